@@ -1,0 +1,1 @@
+//! The CEOD loss, the model, preprocessing and checkpoints (filled in by the core issue).

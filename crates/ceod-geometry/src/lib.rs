@@ -1,0 +1,1 @@
+//! Pixel-space geometry for CEOD (filled in by the geometry issue).

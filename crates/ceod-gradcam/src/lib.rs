@@ -1,0 +1,1 @@
+//! Class activation maps from candle's backward pass (filled in by the gradcam issue).

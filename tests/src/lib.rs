@@ -1,0 +1,1 @@
+//! Cross-crate scenarios for the ceod workspace; the scenarios live in `tests/tests/`.
