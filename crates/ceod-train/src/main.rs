@@ -1,6 +1,5 @@
-//! `ceod-train`: the researcher's binary (filled in by the train issue).
+//! `ceod-train`: train, eval, explain, overlap, demo.
 
 fn main() {
-    eprintln!("ceod-train: no subcommands yet");
     std::process::exit(2);
 }
