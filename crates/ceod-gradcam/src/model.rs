@@ -31,3 +31,46 @@ pub trait CamModel {
         None
     }
 }
+
+impl LinearHead {
+    /// The analytic Grad-CAM weights `alpha[b, k] = weight[target_b, k] / (h·w)`, shape `B × K`.
+    ///
+    /// This is exactly `mean_ij d logit_target / d A_kij` for a global-average-pool + linear head.
+    /// The result stays in the graph of `weight`, so a loss on the CAM reaches the head. It is
+    /// cast to `dtype` (the features' dtype) when the weight has another one.
+    pub fn alpha(
+        &self,
+        targets: &[usize],
+        channels: usize,
+        spatial: (usize, usize),
+        dtype: candle_core::DType,
+    ) -> crate::Result<Tensor> {
+        let dims = self.weight.dims();
+        if dims.len() != 2 || dims[1] != channels {
+            return Err(crate::CamError::Shape {
+                what: "linear head weight",
+                expected: format!("C × {channels} (out_features × in_features)"),
+                got: dims.to_vec(),
+            });
+        }
+        let classes = dims[0];
+        for (sample, &class) in targets.iter().enumerate() {
+            if class >= classes {
+                return Err(crate::CamError::TargetOutOfRange {
+                    sample,
+                    class,
+                    classes,
+                });
+            }
+        }
+        let ids: Vec<u32> = targets.iter().map(|&t| t as u32).collect();
+        let ids = Tensor::from_vec(ids, targets.len(), self.weight.device())?;
+        let hw = (spatial.0 * spatial.1) as f64;
+        let alpha = self.weight.index_select(&ids, 0)?.affine(1.0 / hw, 0.0)?;
+        Ok(if alpha.dtype() == dtype {
+            alpha
+        } else {
+            alpha.to_dtype(dtype)?
+        })
+    }
+}
