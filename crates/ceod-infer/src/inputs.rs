@@ -1,0 +1,322 @@
+//! Input collection: files, directories (recursively), `-` for a list of paths on stdin.
+//!
+//! Rules:
+//! - a file named on the command line (or on stdin) is always taken, whatever its extension: the
+//!   decoder looks at its content;
+//! - a directory is walked recursively in sorted order; it contributes the files whose extension
+//!   is one the `image` crate is built with here ([`IMAGE_EXTENSIONS`], case-insensitive); hidden
+//!   entries (names starting with `.`) are skipped; symbolic links to files are followed, links to
+//!   directories are not (no cycles);
+//! - a path that does not exist or cannot be listed becomes an [`Input::Failed`] item: it gets its
+//!   own error record and the run goes on.
+
+use std::collections::VecDeque;
+use std::ffi::OsStr;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+/// File extensions taken from directories: the formats the `image` dependency is built with.
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "tif", "tiff"];
+
+/// One item to process: an image path, or a path that already failed before decoding.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A file to decode and classify.
+    File(PathBuf),
+    /// A path that could not be used (missing, unreadable directory, ...), with the reason.
+    Failed {
+        /// The path as given or found.
+        path: PathBuf,
+        /// Why it failed.
+        error: String,
+    },
+}
+
+impl Input {
+    /// The path of the item.
+    pub fn path(&self) -> &Path {
+        match self {
+            Input::File(p) => p,
+            Input::Failed { path, .. } => path,
+        }
+    }
+}
+
+/// True when `path` has one of the [`IMAGE_EXTENSIONS`] (case-insensitive).
+///
+/// ```
+/// use std::path::Path;
+/// assert!(ceod_infer::inputs::has_image_extension(Path::new("a/b.PNG")));
+/// assert!(ceod_infer::inputs::has_image_extension(Path::new("frame.tiff")));
+/// assert!(!ceod_infer::inputs::has_image_extension(Path::new("notes.txt")));
+/// assert!(!ceod_infer::inputs::has_image_extension(Path::new("png")));
+/// ```
+pub fn has_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(OsStr::to_str)
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+/// True for names starting with `.` (hidden files, editors' and copy tools' temporary files).
+pub fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .and_then(OsStr::to_str)
+        .is_some_and(|n| n.starts_with('.'))
+}
+
+/// All image files under `dir`, recursively, sorted by path within each directory (depth first).
+///
+/// Entries that cannot be read are returned as [`Input::Failed`].
+pub fn walk_dir(dir: &Path) -> Vec<Input> {
+    let mut out = Vec::new();
+    walk_into(dir, &mut out);
+    out
+}
+
+fn walk_into(dir: &Path, out: &mut Vec<Input>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            out.push(Input::Failed {
+                path: dir.to_path_buf(),
+                error: format!("cannot list directory: {e}"),
+            });
+            return;
+        }
+    };
+    let mut paths: Vec<(PathBuf, bool)> = Vec::new();
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                out.push(Input::Failed {
+                    path: dir.to_path_buf(),
+                    error: format!("cannot read directory entry: {e}"),
+                });
+                continue;
+            }
+        };
+        let path = entry.path();
+        if is_hidden(&path) {
+            continue;
+        }
+        // file_type() does not follow links: a link to a directory is not descended into.
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        paths.push((path, is_dir));
+    }
+    paths.sort();
+    for (path, is_dir) in paths {
+        if is_dir {
+            walk_into(&path, out);
+        } else if has_image_extension(&path) && path.is_file() {
+            out.push(Input::File(path));
+        }
+    }
+}
+
+/// Expands one command-line argument (a file, a directory, or a path that fails).
+///
+/// `-` is not handled here (see [`InputStream`]).
+pub fn expand(arg: &Path) -> Vec<Input> {
+    match std::fs::metadata(arg) {
+        Ok(m) if m.is_dir() => walk_dir(arg),
+        Ok(_) => vec![Input::File(arg.to_path_buf())],
+        Err(e) => vec![Input::Failed {
+            path: arg.to_path_buf(),
+            error: format!("cannot open: {e}"),
+        }],
+    }
+}
+
+/// Lazily expands command-line inputs in order; `-` reads one path per line from a reader
+/// (stdin in the binary) as the lines arrive, so `find ... | ceod-infer -` streams.
+///
+/// Blank lines are skipped; a trailing `\r` is removed; a path read from the list is expanded like
+/// a command-line argument (a directory named there is walked too).
+///
+/// ```
+/// use ceod_infer::inputs::{Input, InputStream};
+/// use std::path::PathBuf;
+/// let list = std::io::Cursor::new("a.png\n\nb.png\r\n");
+/// let items: Vec<Input> =
+///     InputStream::new(vec![PathBuf::from("-")], Box::new(list)).collect();
+/// let paths: Vec<_> = items.iter().map(|i| i.path().to_path_buf()).collect();
+/// // Missing files are failed items with their own record, in order.
+/// assert_eq!(paths, vec![PathBuf::from("a.png"), PathBuf::from("b.png")]);
+/// ```
+pub struct InputStream {
+    args: VecDeque<PathBuf>,
+    stdin: Option<Box<dyn BufRead>>,
+    reading_stdin: bool,
+    stdin_used: bool,
+    queue: VecDeque<Input>,
+}
+
+impl std::fmt::Debug for InputStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InputStream")
+            .field("args", &self.args)
+            .field("reading_stdin", &self.reading_stdin)
+            .field("queued", &self.queue.len())
+            .finish()
+    }
+}
+
+impl InputStream {
+    /// A stream over `args`; `stdin` is read where an argument is `-` (only the first `-` reads
+    /// it; a second `-` has nothing left to read).
+    pub fn new(args: Vec<PathBuf>, stdin: Box<dyn BufRead>) -> Self {
+        Self {
+            args: args.into(),
+            stdin: Some(stdin),
+            reading_stdin: false,
+            stdin_used: false,
+            queue: VecDeque::new(),
+        }
+    }
+
+    fn next_stdin_line(&mut self) -> Option<Input> {
+        let reader = self.stdin.as_mut()?;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) => {
+                    self.reading_stdin = false;
+                    self.stdin = None;
+                    return None;
+                }
+                Ok(_) => {
+                    let trimmed = line.trim_end_matches(['\n', '\r']);
+                    if trimmed.trim().is_empty() {
+                        continue;
+                    }
+                    self.queue.extend(expand(Path::new(trimmed)));
+                    if let Some(item) = self.queue.pop_front() {
+                        return Some(item);
+                    }
+                }
+                Err(e) => {
+                    self.reading_stdin = false;
+                    self.stdin = None;
+                    return Some(Input::Failed {
+                        path: PathBuf::from("-"),
+                        error: format!("cannot read the path list on stdin: {e}"),
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for InputStream {
+    type Item = Input;
+
+    fn next(&mut self) -> Option<Input> {
+        loop {
+            if let Some(item) = self.queue.pop_front() {
+                return Some(item);
+            }
+            if self.reading_stdin {
+                if let Some(item) = self.next_stdin_line() {
+                    return Some(item);
+                }
+                continue;
+            }
+            let arg = self.args.pop_front()?;
+            if arg.as_os_str() == "-" {
+                if !self.stdin_used {
+                    self.stdin_used = true;
+                    self.reading_stdin = true;
+                }
+                continue;
+            }
+            self.queue.extend(expand(&arg));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn touch(p: &Path) {
+        if let Some(d) = p.parent() {
+            fs::create_dir_all(d).unwrap();
+        }
+        fs::write(p, b"x").unwrap();
+    }
+
+    #[test]
+    fn walk_is_recursive_sorted_and_filtered() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        for name in [
+            "b.png",
+            "a.JPG",
+            "c.txt",
+            "sub/z.tif",
+            "sub/deeper/y.bmp",
+            ".hidden.png",
+            ".git/x.png",
+            "sub/w.jpeg",
+            "sub/v.tiff",
+            "noext",
+        ] {
+            touch(&r.join(name));
+        }
+        let got: Vec<PathBuf> = walk_dir(r)
+            .into_iter()
+            .map(|i| match i {
+                Input::File(p) => p.strip_prefix(r).unwrap().to_path_buf(),
+                Input::Failed { path, error } => panic!("{path:?}: {error}"),
+            })
+            .collect();
+        let want: Vec<PathBuf> = [
+            "a.JPG",
+            "b.png",
+            "sub/deeper/y.bmp",
+            "sub/v.tiff",
+            "sub/w.jpeg",
+            "sub/z.tif",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn explicit_files_are_taken_whatever_the_extension_and_missing_ones_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("frame.raw");
+        touch(&f);
+        let missing = dir.path().join("missing.png");
+        let items: Vec<Input> =
+            InputStream::new(vec![f.clone(), missing.clone()], Box::new(std::io::empty()))
+                .collect();
+        assert_eq!(items[0], Input::File(f));
+        assert!(matches!(&items[1], Input::Failed { path, .. } if *path == missing));
+        assert_eq!(items.len(), 2);
+    }
+
+    #[test]
+    fn stdin_list_is_read_in_place_of_dash_and_only_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.png");
+        let sub = dir.path().join("sub");
+        touch(&a);
+        touch(&sub.join("b.png"));
+        touch(&sub.join("c.png"));
+        let list = format!("{}\n\n{}\r\n", a.display(), sub.display());
+        let first = dir.path().join("first.png");
+        touch(&first);
+        let items: Vec<PathBuf> = InputStream::new(
+            vec![first.clone(), "-".into(), "-".into()],
+            Box::new(std::io::Cursor::new(list)),
+        )
+        .map(|i| i.path().to_path_buf())
+        .collect();
+        assert_eq!(items, vec![first, a, sub.join("b.png"), sub.join("c.png")]);
+    }
+}

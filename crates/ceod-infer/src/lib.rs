@@ -1,0 +1,27 @@
+//! `ceod-infer`: the factory-line binary, as a library (the binary is `src/main.rs`).
+//!
+//! A ceod checkpoint (one `.safetensors` file whose model card decides the preprocessing and the
+//! threshold) and images in; one record per image out (JSON lines, CSV or text), and an exit
+//! code: 0 every part good, 1 at least one rejected, 2 an error (see [`cli::EXIT_CODES`]).
+//!
+//! The pieces, in the order a run uses them: [`Args`] (raw flags) → [`Config`] (validated);
+//! [`inputs`] (files, directories, `-`) and [`watch`] (a polling directory watcher);
+//! [`heatmap`] and [`npy`] for `--cam-out`; [`record`] for the output; [`model_id`] for the id in
+//! every record.
+//!
+//! It depends on `ceod-core` without its `overlap` feature: no geo, no candle-datasets, no
+//! indicatif.
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod config;
+pub mod heatmap;
+pub mod inputs;
+pub mod model_id;
+pub mod npy;
+pub mod record;
+pub mod watch;
+
+pub use cli::Args;
+pub use config::{Config, ConfigError};
+pub use record::{Decision, Format, Record, RecordWriter};
