@@ -92,5 +92,8 @@ pub fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
 /// Asserts `max |a − b| <= tol · max(max |b|, tiny)`.
 pub fn assert_close(what: &str, a: &Tensor, b: &Tensor, tol: f64) {
     let r = rel_diff(a, b);
+    if std::env::var_os("CEOD_VERBOSE").is_some() {
+        eprintln!("{what}: relative difference {r:e}");
+    }
     assert!(r <= tol, "{what}: relative difference {r:e} > {tol:e}");
 }
