@@ -44,12 +44,18 @@ pub use data_error::DataError;
 pub use mask::Mask;
 pub use preprocess::{Placement, PreparedImage, PreparedMask, Preprocess, Resize};
 
+mod checkpoint;
 mod device;
 mod error;
 mod loss;
 mod model;
 mod pool;
+mod predict;
 
+pub use checkpoint::{
+    CARD_KEY, FORMAT_VERSION, ModelCard, Provenance, load_checkpoint, load_checkpoint_trainable,
+    load_pytorch_weights, read_model_card, save_checkpoint,
+};
 pub use device::{DeviceSpec, device};
 pub use error::{CheckpointError, CoreError};
 pub use loss::{
@@ -59,3 +65,4 @@ pub use loss::{
 };
 pub use model::{CeodNet, ModelConfig};
 pub use pool::{max_pool, max_pool_tensor_ops};
+pub use predict::{Predictions, predict};
