@@ -1,6 +1,7 @@
 //! Against the independent PyTorch reference (`../shared/fixtures`, made by
 //! `../shared/bench-ref/ceod_ref.py`): logits, alpha, raw and normalised CAMs to 1e-4 relative.
 //! Skipped, with a message, when the fixtures folder is absent.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

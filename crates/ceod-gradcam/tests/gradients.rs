@@ -1,4 +1,5 @@
 //! `dy/dA` from the backward path against central finite differences of the head, and targets.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

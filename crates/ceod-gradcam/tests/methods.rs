@@ -1,5 +1,6 @@
 //! The CAM methods: Grad-CAM equals CAM for a GAP + linear head, each method against a direct
 //! scalar implementation of its formula, the analytic path against the backward path, batches.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! Post-processing: bilinear upsampling (half-pixel centres) and the per-image max normalisation.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Train mode: the map is differentiable with respect to the features (weights held constant)
 //! and, on the analytic path, with respect to the head.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

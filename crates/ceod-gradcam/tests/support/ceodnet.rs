@@ -1,6 +1,7 @@
 //! A minimal ceodnet-s (DESIGN.md §3) for the fixture tests and the bench: conv3x3 (pad 1) → ReLU
 //! → max pool 2, three times, then conv4 → ReLU = A (the target layer), global average pool, fc.
 //! Tensor names and layouts are PyTorch's (`conv1.weight` … `fc.bias`).
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,4 +1,5 @@
 //! Small models for the unit-level tests.
+#![allow(clippy::unwrap_used)]
 
 use candle_core::{DType, Device, Tensor};
 use ceod_gradcam::{CamModel, LinearHead};
