@@ -187,5 +187,37 @@ fn labelme(path: &Path, _size: Option<(u32, u32)>) -> Result<Mask, DataError> {
 
 #[cfg(feature = "overlap")]
 fn labelme(path: &Path, size: Option<(u32, u32)>) -> Result<Mask, DataError> {
-    crate::mask_labelme::rasterize(path, size)
+    let err = |message: String| DataError::Mask {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    // The document's own size wins (so that a mismatch with the image is caught); the
+    // image's size is used only when the document has none.
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| err(format!("not valid JSON: {e}")))?;
+    let dim = |key: &str| {
+        doc.get(key)
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|v| u32::try_from(v).ok())
+    };
+    let (width, height) = match (dim("imageWidth"), dim("imageHeight"), size) {
+        (Some(w), Some(h), _) => (w, h),
+        (_, _, Some(s)) => s,
+        _ => {
+            return Err(err(
+                "LabelMe document without imageWidth/imageHeight and no image to take the size from"
+                    .into(),
+            ));
+        }
+    };
+    let options = ceod_geometry::LabelMeOptions {
+        image_size: Some((width as usize, height as usize)),
+        ..Default::default()
+    };
+    let aoi = ceod_geometry::parse_labelme_with_options(&text, &options)
+        .map_err(|e| err(format!("LabelMe: {e}")))?;
+    let raster = aoi.to_mask().map_err(|e| err(format!("LabelMe: {e}")))?;
+    let data = raster.values().iter().map(|&v| u8::from(v)).collect();
+    Mask::new(width, height, data)
 }

@@ -100,3 +100,42 @@ fn labelme_without_the_overlap_feature_is_a_clear_error() {
     let msg = e.to_string();
     assert!(msg.contains("a.json") && msg.contains("overlap"), "{msg}");
 }
+
+#[cfg(feature = "overlap")]
+#[test]
+fn labelme_polygons_are_rasterised_by_pixel_centres() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("a.json");
+    // A rectangle [1, 3) x [0, 2) and a triangle (5,0) (8.2,0) (5,3.2); no pixel centre lies
+    // on an edge, so a brute-force centre test gives the expected mask.
+    let json = r#"{"shapes": [
+        {"label": "a", "shape_type": "rectangle", "points": [[1, 0], [3, 2]]},
+        {"label": "b", "shape_type": "polygon", "points": [[5, 0], [8.2, 0], [5, 3.2]]}
+      ], "imageWidth": 10, "imageHeight": 4}"#;
+    std::fs::write(&p, json).unwrap();
+    let m = Mask::load(&p).unwrap();
+    assert_eq!(m.size(), (10, 4));
+    // brute force: centre inside rectangle or strictly inside the triangle x>5, y>0, x+y<8.2
+    let mut want = vec![0u8; 40];
+    for y in 0..4 {
+        for x in 0..10 {
+            let (cx, cy) = (x as f64 + 0.5, y as f64 + 0.5);
+            let rect = (1.0..3.0).contains(&cx) && (0.0..2.0).contains(&cy);
+            let tri = cx > 5.0 && cy > 0.0 && cx + cy < 8.2;
+            want[y * 10 + x] = u8::from(rect || tri);
+        }
+    }
+    assert_eq!(m.data(), &want[..]);
+    // checked against the image size like a PNG mask
+    let e = Mask::load_for_image(&p, d.path().join("img.png"), (12, 4)).unwrap_err();
+    assert!(matches!(e, DataError::MaskSize { mask_size: (10, 4), .. }), "{e:?}");
+    // without a size in the document, the image's size is used
+    let q = d.path().join("b.json");
+    std::fs::write(&q, r#"{"shapes": [{"label": "a", "shape_type": "rectangle", "points": [[0, 0], [2, 1]]}]}"#).unwrap();
+    let m = Mask::load_for_image(&q, d.path().join("img.png"), (3, 2)).unwrap();
+    assert_eq!(m.data(), &[1, 1, 0, 0, 0, 0]);
+    assert!(Mask::load(&q).is_err());
+    // a broken document names the file
+    std::fs::write(&q, "{ not json").unwrap();
+    assert!(Mask::load(&q).unwrap_err().to_string().contains("b.json"));
+}
