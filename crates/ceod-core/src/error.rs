@@ -9,6 +9,9 @@ pub enum CoreError {
     /// A tensor operation failed (shapes, dtypes, devices, backend).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// The class activation map (ceod-gradcam) failed.
+    #[error(transparent)]
+    Cam(#[from] ceod_gradcam::CamError),
     /// A [`ModelConfig`](crate::ModelConfig) that cannot describe a network.
     #[error("invalid model config: {0}")]
     InvalidConfig(String),

@@ -17,10 +17,11 @@
 //! - Pixel `(x, y)` (column, row) covers the square `[x, x+1) × [y, y+1)`; polygons are in image
 //!   pixel coordinates. A feature-map cell `(i, j)` of an `h × w` map over an `H × W` image
 //!   covers `[j·W/w, (j+1)·W/w) × [i·H/h, (i+1)·H/h)`; images need not be square.
-//! - Heat maps are upsampled bilinearly with half-pixel centres (PyTorch `align_corners=False`),
-//!   as two matrix products, and normalised by their maximum: `cam / (max + 1e-8)`, an all-zero
-//!   map staying zero. The maximum is in the graph and splits its gradient evenly among tied
-//!   maxima (PyTorch's rule).
+//! - The CAM in the loss comes from ceod-gradcam's train mode with `alpha` held constant: it is
+//!   upsampled bilinearly with half-pixel centres (PyTorch `align_corners=False`) as two matrix
+//!   products and normalised by its maximum, `cam / (max + 1e-8)`, an all-zero map staying zero.
+//!   The maximum is in the graph and splits its gradient evenly among tied maxima (PyTorch's
+//!   rule).
 //! - Tensors: images `B × C × H × W`, masks `B × H × W` (1 inside the area of interest), logits
 //!   `B × num_outputs`; parameter names and layouts are PyTorch's (`conv1.weight`, …, `fc.bias`).
 //! - Max pooling sends each window's gradient to its first maximum in row-major order
@@ -61,7 +62,7 @@ pub use error::{CheckpointError, CoreError};
 pub use loss::{
     BceOptions, CeodInput, CeodOptions, CeodOutput, CeodParts, Coefficient, OverlapMode,
     OverlapSamples, RegionKind, Targets, bce_with_logits, ceod_loss, cross_entropy,
-    exact_overlap_distance, normalised_cam, soft_overlap_distance,
+    exact_overlap_distance, soft_overlap_distance,
 };
 pub use model::{CeodNet, ModelConfig};
 pub use pool::{max_pool, max_pool_tensor_ops};

@@ -4,7 +4,7 @@ use candle_core::{DType, Tensor};
 use ceod_gradcam::CamModel;
 
 use super::bce::{bce_with_logits, cross_entropy};
-use super::cam::{alpha, normalised_cam, raw_cam, upsample};
+use super::cam::training_cam;
 use super::exact::exact_overlap_distance;
 use super::options::{CeodOptions, Coefficient, OverlapMode, OverlapSamples};
 use super::soft::soft_overlap_distance;
@@ -72,9 +72,9 @@ pub struct CeodOutput {
 /// `CEOD = CE + omega · mean_i w_i · overlap_d_i`, in one pass over the model.
 ///
 /// The model runs once (`features`, then `head`); the CAM is `ReLU(sum_k alpha_k A_k)` of the
-/// tracked features `A` with a constant `alpha` of each sample's target class, upsampled
-/// bilinearly to the masks' size and normalised by its maximum in the graph (see
-/// [`normalised_cam`](crate::normalised_cam)). `w_i` is 0 for a sample without a mask, with an
+/// tracked features `A` with a constant `alpha` of each sample's target class (ceod-gradcam's
+/// train mode), upsampled bilinearly to the masks' size and normalised by its maximum in the
+/// graph (`cam / (max + norm_eps)`, ties splitting the max's gradient as in PyTorch). `w_i` is 0 for a sample without a mask, with an
 /// empty mask, or, with [`OverlapSamples::PositivesOnly`], a negative one; otherwise 1. The mean
 /// is over the whole batch (`1/B · sum_i`). The term is
 /// - `soft`: the soft distance ([`soft_overlap_distance`](crate::soft_overlap_distance));
@@ -122,7 +122,7 @@ pub fn ceod_loss<M: CamModel + ?Sized>(
     let logits = logits.reshape((b, ()))?;
     let c = logits.dim(1)?;
 
-    let (ce, classes, positive): (Tensor, Vec<u32>, Vec<bool>) = match &input.targets {
+    let (ce, classes, positive): (Tensor, Vec<usize>, Vec<bool>) = match &input.targets {
         Targets::Binary(t) => {
             if c != 1 {
                 return Err(CoreError::InvalidInput(format!(
@@ -137,7 +137,7 @@ pub fn ceod_loss<M: CamModel + ?Sized>(
             let ce = cross_entropy(&logits, t)?;
             let tv = t.flatten_all()?.to_dtype(DType::U32)?.to_vec1::<u32>()?;
             let pos = tv.iter().map(|&k| k != 0).collect();
-            (ce, tv, pos)
+            (ce, tv.into_iter().map(|k| k as usize).collect(), pos)
         }
     };
     let ce_value = ce.to_dtype(DType::F64)?.to_scalar::<f64>()?;
@@ -191,9 +191,7 @@ pub fn ceod_loss<M: CamModel + ?Sized>(
     } else {
         features.clone()
     };
-    let a = alpha(model, &cam_features, &classes)?;
-    let up = upsample(&raw_cam(&cam_features, &a)?, height, width)?;
-    let cam = normalised_cam(&up, options.norm_eps)?;
+    let cam = training_cam(model, &cam_features, &classes, (height, width), options.norm_eps)?;
 
     let soft = soft_overlap_distance(&cam, &masks, options)?;
     let soft_v = soft.to_dtype(DType::F64)?.to_vec1::<f64>()?;

@@ -34,33 +34,94 @@ pub fn exact_overlap_distance(
     let cam_v = cam.detach().to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
     let mask_v = masks.detach().to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
     let n = h * w;
-    let mut out = Vec::with_capacity(b);
-    for i in 0..b {
+    let mut out = vec![None; b];
+    let mut polygon_samples = Vec::new();
+    for (i, slot) in out.iter_mut().enumerate() {
         let c = &cam_v[i * n..(i + 1) * n];
         let m: Vec<bool> = mask_v[i * n..(i + 1) * n].iter().map(|&v| v > 0.5).collect();
         if !m.iter().any(|&v| v) {
-            out.push(None);
             continue;
         }
-        let d = if options.coefficient == Coefficient::Energy {
+        if options.coefficient == Coefficient::Energy {
             let total: f64 = c.iter().sum();
             let inside: f64 = c.iter().zip(&m).filter(|(_, in_m)| **in_m).map(|(v, _)| v).sum();
-            if total > 0.0 { 1.0 - inside / total } else { 1.0 }
+            *slot = Some(if total > 0.0 { 1.0 - inside / total } else { 1.0 });
         } else {
-            polygon_distance(i, c, &m, (h, w), options)?
-        };
-        out.push(Some(d));
+            polygon_samples.push((i, c, m));
+        }
+    }
+    if !polygon_samples.is_empty() {
+        for (i, d) in polygon_distances(&polygon_samples, (h, w), options)? {
+            out[i] = d;
+        }
     }
     Ok(out)
 }
 
+/// `(sample, distance)` for each `(sample, cam, mask)`.
+#[cfg(feature = "overlap")]
+fn polygon_distances(
+    samples: &[(usize, &[f64], Vec<bool>)],
+    (h, w): (usize, usize),
+    options: &CeodOptions,
+) -> Result<Vec<(usize, Option<f64>)>, CoreError> {
+    use super::options::RegionKind;
+    use ceod_geometry as geometry;
+
+    let geo_err = |sample: usize| move |e: geometry::GeometryError| CoreError::Geometry {
+        sample,
+        message: e.to_string(),
+    };
+    let mut heats = Vec::with_capacity(samples.len());
+    let mut masks = Vec::with_capacity(samples.len());
+    for (i, c, m) in samples {
+        let values = c.iter().map(|&v| v as f32).collect();
+        heats.push(geometry::HeatMap::new(w, h, values).map_err(geo_err(*i))?);
+        masks.push(geometry::Mask::new(w, h, m.clone()).map_err(geo_err(*i))?);
+    }
+    let geo_options = geometry::OverlapOptions {
+        threshold: geometry::Threshold::Absolute(options.threshold as f32),
+        outline: match options.region {
+            RegionKind::ComponentHulls => geometry::Outline::ComponentHulls,
+            RegionKind::SingleHull => geometry::Outline::ConvexHull,
+            RegionKind::PixelOutline => geometry::Outline::PixelOutline,
+            RegionKind::ConcaveHull {
+                concavity,
+                length_threshold,
+            } => geometry::Outline::ConcaveHull {
+                concavity,
+                length_threshold,
+            },
+        },
+        coefficient: match options.coefficient {
+            Coefficient::Paper => geometry::Coefficient::Paper,
+            Coefficient::Iou => geometry::Coefficient::Iou,
+            // Containment (Energy never gets here)
+            _ => geometry::Coefficient::Containment,
+        },
+    };
+    let overlaps = match geometry::overlap_batch(&heats, &masks, &geo_options) {
+        Ok(o) => o,
+        Err(e) => {
+            // Name the sample: rerun one by one (only on the error path).
+            for ((i, _, _), (heat, mask)) in samples.iter().zip(heats.iter().zip(&masks)) {
+                geometry::overlap(heat, mask, &geo_options).map_err(geo_err(*i))?;
+            }
+            return Err(geo_err(samples[0].0)(e));
+        }
+    };
+    Ok(samples
+        .iter()
+        .zip(overlaps)
+        .map(|((i, _, _), o)| (*i, o.distance(geo_options.coefficient)))
+        .collect())
+}
+
 #[cfg(not(feature = "overlap"))]
-fn polygon_distance(
-    _sample: usize,
-    _cam: &[f64],
-    _mask: &[bool],
+fn polygon_distances(
+    _samples: &[(usize, &[f64], Vec<bool>)],
     _hw: (usize, usize),
     _options: &CeodOptions,
-) -> Result<f64, CoreError> {
+) -> Result<Vec<(usize, Option<f64>)>, CoreError> {
     Err(CoreError::OverlapFeatureDisabled { mode: "exact" })
 }

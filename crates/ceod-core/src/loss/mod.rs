@@ -8,7 +8,6 @@ mod options;
 mod soft;
 
 pub use bce::{BceOptions, bce_with_logits, cross_entropy};
-pub use cam::normalised_cam;
 pub use ceod::{CeodInput, CeodOutput, CeodParts, Targets, ceod_loss};
 pub use exact::exact_overlap_distance;
 pub use options::{CeodOptions, Coefficient, OverlapMode, OverlapSamples, RegionKind};

@@ -77,10 +77,13 @@ pub enum RegionKind {
     SingleHull,
     /// The exact outline of the hot pixels (with holes).
     PixelOutline,
-    /// A concave hull of the hot pixels' corners.
+    /// geo's concave hull of the hot components' boundary corners (ceod-geometry's
+    /// `Outline::ConcaveHull`).
     ConcaveHull {
-        /// Concavity parameter, as ceod-geometry's concave hull takes it.
+        /// Relative concavity: lower is more concave (geo's default 2.0).
         concavity: f64,
+        /// Edges shorter than this are not refined further (geo's default 0.0).
+        length_threshold: f64,
     },
 }
 
