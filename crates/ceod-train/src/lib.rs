@@ -1,17 +1,33 @@
 //! `ceod-train`: the researcher's binary over `ceod-core`, as a library of its pieces.
 //!
-//! The binary (`src/main.rs`) is glue: flags → validated configuration → these pieces. They are
-//! kept apart in the style of burn-train: the training loop, the metrics
-//! ([`metrics`]), the checkpoint policy, the progress sink ([`progress`]),
-//! and the reporting (run folder, curves, tables).
+//! The binary (`src/main.rs`) is glue: flags ([`cli`]) → validated configuration ([`config`]) →
+//! these pieces, kept apart in the style of burn-train: the training loop ([`train_loop`], one
+//! step in [`step`]), the metrics ([`metrics`], [`evaluate`]), the checkpoint policy
+//! ([`checkpoint_policy`], with the resumable loop state in [`state`]), the progress sink
+//! ([`progress`]), and the reporting (run folder [`run_dir`], curves [`plot`], overlays
+//! [`render`]). The subcommands themselves are in [`commands`].
+//!
+//! Conventions are ceod-core's: images `B × C × H × W`, masks `B × H × W` (1 inside the area of
+//! interest), pixel `(x, y)` covers `[x, x+1) × [y, y+1)`, labels 0 (good) / 1 (defect), and a
+//! sample is a defect when `sigmoid(logit) ≥ threshold`.
 
 #![warn(missing_docs)]
 
 pub mod adamw;
+pub mod checkpoint_policy;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod dataset;
+pub mod evaluate;
 pub mod metrics;
 pub mod npy;
 pub mod plot;
 pub mod progress;
+pub mod render;
 pub mod rng;
 pub mod run_dir;
 pub mod schedule;
+pub mod state;
+pub mod step;
+pub mod train_loop;

@@ -1,0 +1,351 @@
+//! The command line (clap derive): raw flags, turned into validated configurations elsewhere.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Train, evaluate and explain CEOD models.
+#[derive(Debug, Parser)]
+#[command(name = "ceod-train", version, about, long_about = None)]
+pub struct Cli {
+    /// Log level for stderr (error, warn, info, debug, trace); RUST_LOG overrides it.
+    #[arg(long, global = true, default_value = "info")]
+    pub log: String,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model; writes a run folder runs/<name>/.
+    Train(Box<TrainArgs>),
+    /// Evaluate a checkpoint on a dataset: metrics as a table and JSON.
+    Eval(EvalArgs),
+    /// Heat-map overlays, hot polygons (GeoJSON) and a contact sheet for a dataset.
+    Explain(ExplainArgs),
+    /// The overlap distance between a heat map (PNG or .npy) and a mask (PNG or LabelMe JSON).
+    Overlap(OverlapArgs),
+    /// Synthetic conveyor data: a baseline (omega 0) against CEOD, side by side.
+    Demo(DemoArgs),
+}
+
+/// Where the data comes from (one of them).
+#[derive(Debug, Clone, Args)]
+#[group(multiple = false)]
+pub struct DataArgs {
+    /// A manifest CSV: image,label[,mask][,split][,group], paths relative to the CSV.
+    #[arg(long, value_name = "CSV")]
+    pub data: Option<PathBuf>,
+    /// An MVTec-style folder: train/good, test/<kind>, ground_truth/<kind>/*_mask.png.
+    #[arg(long, value_name = "DIR")]
+    pub mvtec: Option<PathBuf>,
+    /// The embedded synthetic conveyor dataset with this many training images.
+    #[arg(long, value_name = "N")]
+    pub synth: Option<usize>,
+}
+
+/// The model input.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// Model input size, WIDTHxHEIGHT (for --synth also the image size).
+    #[arg(long, default_value = "128x128", value_name = "WxH")]
+    pub size: String,
+    /// Input channels: 1 (grey) or 3 (RGB).
+    #[arg(long, default_value_t = 1)]
+    pub channels: usize,
+    /// Keep the aspect ratio and pad (letterbox) instead of stretching.
+    #[arg(long)]
+    pub letterbox: bool,
+}
+
+/// How the overlap term enters the loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// The exact polygon distance, no gradient (ablation).
+    Exact,
+    /// The soft surrogate only.
+    Soft,
+    /// Exact value, soft gradient.
+    StraightThrough,
+}
+
+/// The overlap coefficient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CoefficientArg {
+    /// Eq. 1 as published: |D∩M| / min(|D|, |M|).
+    Paper,
+    /// |D∩M| / |D|: the share of the hot region inside the mask.
+    Containment,
+    /// |D∩M| / |D∪M|.
+    Iou,
+    /// The share of CAM mass inside the mask (no threshold).
+    Energy,
+}
+
+/// The polygon drawn around the hot pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutlineArg {
+    /// Union of the convex hulls of each 8-connected component.
+    ComponentHulls,
+    /// One convex hull around all hot pixels.
+    ConvexHull,
+    /// The exact pixel outline.
+    PixelOutline,
+    /// A concave hull.
+    ConcaveHull,
+}
+
+/// The learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleArg {
+    /// Cosine annealing to --min-lr.
+    Cosine,
+    /// Multiply by --step-gamma every --step-every epochs.
+    Step,
+    /// Constant.
+    Constant,
+}
+
+/// The validation metric that picks the `best` checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SelectMetric {
+    /// AUROC (higher is better).
+    Auroc,
+    /// Balanced accuracy at the decision threshold.
+    BalancedAccuracy,
+    /// Accuracy at the decision threshold.
+    Accuracy,
+    /// F1 at the decision threshold.
+    F1,
+    /// Share of heat-map energy inside the mask.
+    EnergyShare,
+    /// The validation loss (BCE + omega · exact overlap distance; lower is better).
+    Loss,
+}
+
+/// `train`.
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    /// The data (not needed with --resume).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The model input.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Name of the run; its folder is <runs-dir>/<name>.
+    #[arg(long, default_value = "run")]
+    pub name: String,
+    /// Folder of the run folders.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Model preset.
+    #[arg(long, default_value = "ceodnet-s")]
+    pub preset: String,
+    /// A JSON model config (in_channels, widths, pool, pool_size, num_outputs) instead of the preset.
+    #[arg(long, value_name = "JSON")]
+    pub model_config: Option<PathBuf>,
+    /// Epochs.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Seed of weights, split, shuffling and augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Base learning rate (AdamW).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Final learning rate of the cosine schedule.
+    #[arg(long, default_value_t = 0.0)]
+    pub min_lr: f64,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Learning-rate schedule.
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Cosine)]
+    pub schedule: ScheduleArg,
+    /// Step schedule: epochs between decays.
+    #[arg(long, default_value_t = 10)]
+    pub step_every: usize,
+    /// Step schedule: decay factor.
+    #[arg(long, default_value_t = 0.1)]
+    pub step_gamma: f64,
+    /// Weight of the overlap term (0: plain BCE).
+    #[arg(long, default_value_t = 1.0)]
+    pub omega: f64,
+    /// Epochs at omega 0 before the overlap term is switched on.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_epochs: usize,
+    /// Hot-pixel threshold on the normalised CAM.
+    #[arg(long, default_value_t = 0.5)]
+    pub hot_threshold: f64,
+    /// Decision threshold on the defect probability.
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f32,
+    /// The polygon around the hot pixels.
+    #[arg(long, value_enum, default_value_t = OutlineArg::ComponentHulls)]
+    pub outline: OutlineArg,
+    /// The overlap coefficient.
+    #[arg(long, value_enum, default_value_t = CoefficientArg::Containment)]
+    pub coefficient: CoefficientArg,
+    /// How the overlap term enters the loss.
+    #[arg(long, value_enum, default_value_t = ModeArg::StraightThrough)]
+    pub mode: ModeArg,
+    /// Weight of the positive class in the BCE.
+    #[arg(long)]
+    pub pos_weight: Option<f64>,
+    /// Random horizontal flips (masks flipped with their images).
+    #[arg(long)]
+    pub flip_h: bool,
+    /// Random vertical flips.
+    #[arg(long)]
+    pub flip_v: bool,
+    /// Share of the training data held out for validation when the data fixes no validation split.
+    #[arg(long, default_value_t = 0.2)]
+    pub val_fraction: f64,
+    /// The validation metric that picks `best`.
+    #[arg(long, value_enum, default_value_t = SelectMetric::Auroc)]
+    pub select: SelectMetric,
+    /// Device: cpu, cuda:N, metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Continue the run in this folder from its last checkpoint (its saved config is used).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+    /// Stop after this many epochs (as if interrupted; for testing --resume).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<usize>,
+}
+
+/// `eval`.
+#[derive(Debug, Clone, Args)]
+pub struct EvalArgs {
+    /// The checkpoint (.safetensors).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Which split to evaluate: train, val, test or all (default: test when the data has one, else all).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Batch size.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Seed of the synthetic data and of a random split.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print the metrics as JSON on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Device: cpu, cuda:N, metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// `explain`.
+#[derive(Debug, Clone, Args)]
+pub struct ExplainArgs {
+    /// The checkpoint (.safetensors).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Which split: train, val, test or all (default: test when the data has one, else all).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Output folder.
+    #[arg(long, default_value = "explain")]
+    pub out: PathBuf,
+    /// At most this many images.
+    #[arg(long, default_value_t = 16)]
+    pub limit: usize,
+    /// Columns of the contact sheet.
+    #[arg(long, default_value_t = 8)]
+    pub columns: usize,
+    /// Seed of the synthetic data and of a random split.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The polygon around the hot pixels.
+    #[arg(long, value_enum, default_value_t = OutlineArg::ComponentHulls)]
+    pub outline: OutlineArg,
+    /// Hot-pixel threshold (fraction of the maximum).
+    #[arg(long, default_value_t = 0.5)]
+    pub hot_threshold: f32,
+    /// Device: cpu, cuda:N, metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// How the hot-pixel threshold is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ThresholdKind {
+    /// A fraction of the map's maximum.
+    Fraction,
+    /// An absolute value.
+    Absolute,
+    /// A quantile of the map's values.
+    Quantile,
+    /// Otsu's threshold (the value is ignored).
+    Otsu,
+}
+
+/// `overlap`.
+#[derive(Debug, Clone, Args)]
+pub struct OverlapArgs {
+    /// The heat map: a grey PNG (values / 255, or / 65535 for 16-bit) or a 2-D f32/f64 .npy.
+    #[arg(long)]
+    pub heat: PathBuf,
+    /// The mask: a PNG (pixel >= 128 inside) or a LabelMe JSON.
+    #[arg(long)]
+    pub mask: PathBuf,
+    /// The hot-pixel threshold.
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f32,
+    /// How the threshold is read.
+    #[arg(long, value_enum, default_value_t = ThresholdKind::Fraction)]
+    pub threshold_kind: ThresholdKind,
+    /// The polygon around the hot pixels.
+    #[arg(long, value_enum, default_value_t = OutlineArg::ComponentHulls)]
+    pub outline: OutlineArg,
+    /// The coefficient of the reported distance.
+    #[arg(long, value_enum, default_value_t = CoefficientArg::Containment)]
+    pub coefficient: CoefficientArg,
+}
+
+/// `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// A tiny run in seconds (for tests).
+    #[arg(long)]
+    pub quick: bool,
+    /// Folder of the run folders.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Epochs of each model (default 12, quick 1).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Training images (default 320, quick 32).
+    #[arg(long)]
+    pub n_train: Option<usize>,
+    /// Image size in pixels, square (default 64, quick 32).
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// Weight of the overlap term of the CEOD model.
+    #[arg(long, default_value_t = 1.0)]
+    pub omega: f64,
+    /// Device: cpu, cuda:N, metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}

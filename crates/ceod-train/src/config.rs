@@ -1,0 +1,425 @@
+//! The resolved training configuration: raw flags → validated, serialisable data saved in the
+//! run folder (`config.json`), from which `--resume` rebuilds the run.
+
+use std::path::{Path, PathBuf};
+
+use ceod_core::{
+    CeodOptions, Coefficient, ModelConfig, OverlapMode, Preprocess, RegionKind, Resize,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::adamw::AdamWParams;
+use crate::cli::{
+    CoefficientArg, DataArgs, InputArgs, ModeArg, OutlineArg, ScheduleArg, SelectMetric, TrainArgs,
+};
+use crate::schedule::LrSchedule;
+
+/// A configuration error: the flags or the config file make no valid run (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage<T>(msg: impl Into<String>) -> Result<T, UsageError> {
+    Err(UsageError(msg.into()))
+}
+
+/// Where the data comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DataSource {
+    /// A manifest CSV.
+    Manifest {
+        /// The CSV file.
+        path: PathBuf,
+    },
+    /// An MVTec-style folder.
+    Mvtec {
+        /// The folder.
+        root: PathBuf,
+    },
+    /// The embedded synthetic conveyor generator (train, validation and test splits).
+    Synth {
+        /// Training images.
+        n_train: usize,
+        /// Validation images (drawn like the training data).
+        n_val: usize,
+        /// Test images (decoys independent of the label).
+        n_test: usize,
+        /// Seed of the generator.
+        seed: u64,
+    },
+}
+
+impl DataSource {
+    /// The source named by the data flags, or `None` when none is given.
+    pub fn from_args(args: &DataArgs, seed: u64) -> Option<Self> {
+        if let Some(p) = &args.data {
+            Some(Self::Manifest { path: p.clone() })
+        } else if let Some(r) = &args.mvtec {
+            Some(Self::Mvtec { root: r.clone() })
+        } else {
+            args.synth.map(|n| Self::Synth {
+                n_train: n,
+                n_val: (n / 4).max(8),
+                n_test: (n / 2).max(8),
+                seed,
+            })
+        }
+    }
+}
+
+/// Parses `WxH` (or a single `N` for a square).
+pub fn parse_size(s: &str) -> Result<(u32, u32), UsageError> {
+    let bad = || {
+        UsageError(format!(
+            "--size must be WIDTHxHEIGHT (like 128x96), got `{s}`"
+        ))
+    };
+    let (w, h) = match s.split_once(['x', 'X']) {
+        Some((w, h)) => (
+            w.trim().parse().map_err(|_| bad())?,
+            h.trim().parse().map_err(|_| bad())?,
+        ),
+        None => {
+            let n = s.trim().parse().map_err(|_| bad())?;
+            (n, n)
+        }
+    };
+    if w == 0 || h == 0 {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
+/// The preprocessing from the input flags.
+pub fn preprocess_from(input: &InputArgs) -> Result<Preprocess, UsageError> {
+    let (width, height) = parse_size(&input.size)?;
+    let pre = Preprocess {
+        width,
+        height,
+        channels: input.channels,
+        resize: if input.letterbox {
+            Resize::Letterbox { fill: 0.0 }
+        } else {
+            Resize::Stretch
+        },
+        ..Preprocess::default()
+    };
+    pre.validate().map_err(|e| UsageError(e.to_string()))?;
+    Ok(pre)
+}
+
+/// The region kind of an outline flag.
+pub fn region_of(outline: OutlineArg) -> RegionKind {
+    match outline {
+        OutlineArg::ComponentHulls => RegionKind::ComponentHulls,
+        OutlineArg::ConvexHull => RegionKind::SingleHull,
+        OutlineArg::PixelOutline => RegionKind::PixelOutline,
+        OutlineArg::ConcaveHull => RegionKind::ConcaveHull {
+            concavity: 2.0,
+            length_threshold: 0.0,
+        },
+    }
+}
+
+/// The core coefficient of a flag.
+pub fn coefficient_of(c: CoefficientArg) -> Coefficient {
+    match c {
+        CoefficientArg::Paper => Coefficient::Paper,
+        CoefficientArg::Containment => Coefficient::Containment,
+        CoefficientArg::Iou => Coefficient::Iou,
+        CoefficientArg::Energy => Coefficient::Energy,
+    }
+}
+
+/// Everything a training run depends on; saved as `config.json` in the run folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Name of the run.
+    pub name: String,
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// The data.
+    pub data: DataSource,
+    /// Preprocessing (model input size, channels, resize, normalisation).
+    pub preprocess: Preprocess,
+    /// The architecture.
+    pub model: ModelConfig,
+    /// Epochs.
+    pub epochs: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Seed of the weights, the split, shuffling and augmentation.
+    pub seed: u64,
+    /// AdamW hyper-parameters (`lr` is the base rate).
+    pub optimiser: AdamWParams,
+    /// The learning-rate schedule.
+    pub schedule: LrSchedule,
+    /// The lowest learning rate of the cosine schedule.
+    pub min_lr: f64,
+    /// Epochs at omega 0 before the overlap term is switched on.
+    pub warmup_epochs: usize,
+    /// The loss: `omega`, mode, coefficient, hot threshold, outline, `pos_weight`.
+    pub loss: CeodOptions,
+    /// Decision threshold on the defect probability.
+    pub decision_threshold: f32,
+    /// Random horizontal flips.
+    pub flip_h: bool,
+    /// Random vertical flips.
+    pub flip_v: bool,
+    /// Share of the training data held out for validation when the data fixes no validation split.
+    pub val_fraction: f64,
+    /// The validation metric that picks `best`.
+    pub select: SelectMetric,
+    /// The device (`cpu`, `cuda:N`, `metal`).
+    pub device: String,
+}
+
+impl TrainConfig {
+    /// Resolves and validates the flags of `train` (not `--resume`, which reads `config.json`).
+    pub fn from_args(a: &TrainArgs) -> Result<Self, UsageError> {
+        let Some(data) = DataSource::from_args(&a.data, a.seed) else {
+            return usage(
+                "train needs data: --data CSV, --mvtec DIR or --synth N (or --resume RUN_DIR)",
+            );
+        };
+        let preprocess = preprocess_from(&a.input)?;
+        let mut model = match &a.model_config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    UsageError(format!("cannot read the model config {}: {e}", p.display()))
+                })?;
+                serde_json::from_str::<ModelConfig>(&text)
+                    .map_err(|e| UsageError(format!("model config {}: {e}", p.display())))?
+            }
+            None => ModelConfig::preset(&a.preset).map_err(|e| UsageError(e.to_string()))?,
+        };
+        if a.model_config.is_none() {
+            model.in_channels = preprocess.channels;
+        }
+        let schedule = match a.schedule {
+            ScheduleArg::Cosine => LrSchedule::Cosine,
+            ScheduleArg::Constant => LrSchedule::Constant,
+            ScheduleArg::Step => LrSchedule::Step {
+                every: a.step_every,
+                gamma: a.step_gamma,
+            },
+        };
+        let mut loss = CeodOptions {
+            omega: a.omega,
+            mode: match a.mode {
+                ModeArg::Exact => OverlapMode::Exact,
+                ModeArg::Soft => OverlapMode::Soft,
+                ModeArg::StraightThrough => OverlapMode::StraightThrough,
+            },
+            coefficient: coefficient_of(a.coefficient),
+            threshold: a.hot_threshold,
+            region: region_of(a.outline),
+            ..CeodOptions::default()
+        };
+        loss.bce.pos_weight = a.pos_weight;
+        let cfg = Self {
+            name: a.name.clone(),
+            run_dir: a.runs_dir.join(&a.name),
+            data,
+            preprocess,
+            model,
+            epochs: a.epochs,
+            batch_size: a.batch_size,
+            seed: a.seed,
+            optimiser: AdamWParams {
+                lr: a.lr,
+                weight_decay: a.weight_decay,
+                ..AdamWParams::default()
+            },
+            schedule,
+            min_lr: a.min_lr,
+            warmup_epochs: a.warmup_epochs,
+            loss,
+            decision_threshold: a.threshold,
+            flip_h: a.flip_h,
+            flip_v: a.flip_v,
+            val_fraction: a.val_fraction,
+            select: a.select,
+            device: a.device.clone(),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads a saved `config.json`.
+    pub fn load(path: &Path) -> Result<Self, UsageError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+        let cfg: Self = serde_json::from_str(&text)
+            .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks that the configuration describes a run.
+    pub fn validate(&self) -> Result<(), UsageError> {
+        let finite_pos = |x: f64| x.is_finite() && x > 0.0;
+        if self.name.is_empty() || self.name.contains(['/', '\\']) || self.name == ".." {
+            return usage(format!(
+                "the run name `{}` must be a plain folder name",
+                self.name
+            ));
+        }
+        if self.epochs == 0 {
+            return usage("--epochs must be at least 1");
+        }
+        if self.batch_size == 0 {
+            return usage("--batch-size must be at least 1");
+        }
+        if !finite_pos(self.optimiser.lr) {
+            return usage(format!("--lr must be positive, got {}", self.optimiser.lr));
+        }
+        if !(self.min_lr.is_finite() && self.min_lr >= 0.0 && self.min_lr <= self.optimiser.lr) {
+            return usage(format!("--min-lr must be in [0, lr], got {}", self.min_lr));
+        }
+        if !(self.optimiser.weight_decay.is_finite() && self.optimiser.weight_decay >= 0.0) {
+            return usage("--weight-decay must be >= 0");
+        }
+        if let LrSchedule::Step { every, gamma } = self.schedule
+            && (every == 0 || !finite_pos(gamma))
+        {
+            return usage("--step-every must be >= 1 and --step-gamma > 0");
+        }
+        if !(self.loss.omega.is_finite() && self.loss.omega >= 0.0) {
+            return usage(format!("--omega must be >= 0, got {}", self.loss.omega));
+        }
+        if !(self.loss.threshold > 0.0 && self.loss.threshold < 1.0) {
+            return usage(format!(
+                "--hot-threshold must be in (0, 1), got {}",
+                self.loss.threshold
+            ));
+        }
+        if !(self.decision_threshold > 0.0 && self.decision_threshold < 1.0) {
+            return usage(format!(
+                "--threshold must be in (0, 1), got {}",
+                self.decision_threshold
+            ));
+        }
+        if let Some(p) = self.loss.bce.pos_weight
+            && !finite_pos(p)
+        {
+            return usage(format!("--pos-weight must be positive, got {p}"));
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return usage(format!(
+                "--val-fraction must be in [0, 1), got {}",
+                self.val_fraction
+            ));
+        }
+        self.model
+            .validate()
+            .map_err(|e| UsageError(e.to_string()))?;
+        self.preprocess
+            .validate()
+            .map_err(|e| UsageError(e.to_string()))?;
+        if self.model.num_outputs != 1 {
+            return usage(format!(
+                "ceod-train trains binary models (num_outputs 1); the model config has {}",
+                self.model.num_outputs
+            ));
+        }
+        if self.model.in_channels != self.preprocess.channels {
+            return usage(format!(
+                "the model takes {} input channels, the preprocessing gives {}",
+                self.model.in_channels, self.preprocess.channels
+            ));
+        }
+        let (h, w) = self.model.feature_size(
+            self.preprocess.height as usize,
+            self.preprocess.width as usize,
+        );
+        if h == 0 || w == 0 {
+            return usage(format!(
+                "the input {}x{} is too small for the model's pools",
+                self.preprocess.width, self.preprocess.height
+            ));
+        }
+        if let DataSource::Synth { n_train, .. } = self.data
+            && n_train == 0
+        {
+            return usage("--synth needs at least 1 image");
+        }
+        Ok(())
+    }
+
+    /// The loss options of `epoch` (0-based): omega 0 during the warm-up.
+    pub fn loss_at(&self, epoch: usize) -> CeodOptions {
+        let mut o = self.loss;
+        if epoch < self.warmup_epochs {
+            o.omega = 0.0;
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(extra: &[&str]) -> Result<TrainConfig, UsageError> {
+        let mut argv = vec!["ceod-train", "train"];
+        argv.extend_from_slice(extra);
+        let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
+        match cli.command {
+            crate::cli::Command::Train(a) => TrainConfig::from_args(&a),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("128x96").unwrap(), (128, 96));
+        assert_eq!(parse_size("64").unwrap(), (64, 64));
+        assert!(parse_size("0x4").is_err());
+        assert!(parse_size("abc").is_err());
+    }
+
+    #[test]
+    fn flags_resolve_and_round_trip_through_json() {
+        let cfg = parse(&[
+            "--synth",
+            "40",
+            "--size",
+            "32x48",
+            "--omega",
+            "2",
+            "--warmup-epochs",
+            "1",
+        ])
+        .unwrap();
+        assert_eq!((cfg.preprocess.width, cfg.preprocess.height), (32, 48));
+        assert_eq!(cfg.loss_at(0).omega, 0.0);
+        assert_eq!(cfg.loss_at(1).omega, 2.0);
+        assert_eq!(
+            cfg.data,
+            DataSource::Synth {
+                n_train: 40,
+                n_val: 10,
+                n_test: 20,
+                seed: 0
+            }
+        );
+        let back: TrainConfig =
+            serde_json::from_str(&serde_json::to_string(&cfg).unwrap()).unwrap();
+        assert_eq!(back, cfg);
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        assert!(parse(&[]).unwrap_err().0.contains("needs data"));
+        assert!(parse(&["--synth", "8", "--epochs", "0"]).is_err());
+        assert!(parse(&["--synth", "8", "--threshold", "1.5"]).is_err());
+        assert!(parse(&["--synth", "8", "--omega", "-1"]).is_err());
+        assert!(parse(&["--synth", "8", "--pos-weight", "0"]).is_err());
+        assert!(parse(&["--synth", "8", "--preset", "nope"]).is_err());
+        // 4x4 input through three 2x2 pools leaves nothing
+        assert!(parse(&["--synth", "8", "--size", "4x4"]).is_err());
+    }
+}

@@ -1,0 +1,386 @@
+//! Loading a dataset once (decoded in parallel, cached in memory) and splitting it.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use candle_core::{Device, Tensor};
+use ceod_core::Preprocess;
+use ceod_core::data::{
+    LoadedSample, Manifest, Sample, Split, SplitOptions, load_samples, read_mvtec, split_samples,
+};
+use ceod_core::synth::{SynthConfig, generate};
+use rayon::prelude::*;
+
+use crate::config::DataSource;
+
+/// One decoded, preprocessed sample with a name for reports.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// A short name (the image file's stem, or `train_0007` for synthetic data).
+    pub name: String,
+    /// The source image file, when there is one.
+    pub path: Option<PathBuf>,
+    /// Image, mask and label at the model's input size.
+    pub sample: LoadedSample,
+}
+
+impl Item {
+    /// Whether the sample has a non-empty mask.
+    pub fn has_mask(&self) -> bool {
+        self.sample
+            .mask
+            .as_ref()
+            .is_some_and(|m| m.data.iter().any(|&v| v != 0))
+    }
+}
+
+/// A dataset in memory, split.
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    /// Training samples.
+    pub train: Vec<Item>,
+    /// Validation samples.
+    pub val: Vec<Item>,
+    /// Test samples (possibly empty).
+    pub test: Vec<Item>,
+    /// Files that could not be used, with the reason; they are skipped.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+impl Dataset {
+    /// The samples of a split by name: `train`, `val`, `test` or `all`.
+    pub fn split(&self, name: &str) -> anyhow::Result<Vec<Item>> {
+        Ok(match name {
+            "all" => self
+                .train
+                .iter()
+                .chain(&self.val)
+                .chain(&self.test)
+                .cloned()
+                .collect(),
+            other => match other.parse::<Split>().map_err(|e| anyhow::anyhow!("{e}"))? {
+                Split::Train => self.train.clone(),
+                Split::Val => self.val.clone(),
+                Split::Test => self.test.clone(),
+            },
+        })
+    }
+
+    /// The split to evaluate by default: `test` when it has samples, else everything.
+    pub fn default_eval_split(&self) -> &'static str {
+        if self.test.is_empty() { "all" } else { "test" }
+    }
+}
+
+/// Loads and splits the data of `source`.
+///
+/// The split comes from the data (`split` column, MVTec's train/test) where given, else by
+/// `group` (no group on both sides), else seeded random (stratified by label). When the data
+/// fixes no validation split, `val_fraction` of the training part is held out (by group, seeded).
+/// Labels must be 0 or 1 (binary models). Images that do not decode, masks of the wrong size and
+/// other per-file problems are reported and skipped; an empty training split is an error.
+pub fn load_dataset(
+    source: &DataSource,
+    pre: &Preprocess,
+    seed: u64,
+    val_fraction: f64,
+) -> anyhow::Result<Dataset> {
+    match source {
+        DataSource::Synth {
+            n_train,
+            n_val,
+            n_test,
+            seed: s,
+        } => synth_dataset(pre, *n_train, *n_val, *n_test, *s),
+        DataSource::Manifest { path } => {
+            let m = Manifest::read(path)
+                .with_context(|| format!("reading the manifest {}", path.display()))?;
+            files_dataset(
+                m.samples,
+                pre,
+                seed,
+                val_fraction,
+                &path.display().to_string(),
+            )
+        }
+        DataSource::Mvtec { root } => {
+            let samples = read_mvtec(root)
+                .with_context(|| format!("reading the MVTec folder {}", root.display()))?;
+            files_dataset(
+                samples,
+                pre,
+                seed,
+                val_fraction,
+                &root.display().to_string(),
+            )
+        }
+    }
+}
+
+fn synth_dataset(
+    pre: &Preprocess,
+    n_train: usize,
+    n_val: usize,
+    n_test: usize,
+    seed: u64,
+) -> anyhow::Result<Dataset> {
+    let make = |split: Split, n: usize| -> anyhow::Result<Vec<Item>> {
+        let cfg = SynthConfig {
+            width: pre.width,
+            height: pre.height,
+            ..SynthConfig::for_split(split, n, seed)
+        };
+        let samples = generate(&cfg).context("generating the synthetic data")?;
+        samples
+            .par_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                Ok(Item {
+                    name: format!("{}_{i:04}", split.as_str()),
+                    path: None,
+                    sample: s.to_loaded(pre)?,
+                })
+            })
+            .collect()
+    };
+    Ok(Dataset {
+        train: make(Split::Train, n_train)?,
+        val: make(Split::Val, n_val)?,
+        test: make(Split::Test, n_test)?,
+        skipped: Vec::new(),
+    })
+}
+
+fn files_dataset(
+    samples: Vec<Sample>,
+    pre: &Preprocess,
+    seed: u64,
+    val_fraction: f64,
+    what: &str,
+) -> anyhow::Result<Dataset> {
+    if samples.is_empty() {
+        bail!("the dataset {what} has no samples");
+    }
+    for s in &samples {
+        if s.label > 1 {
+            bail!("{}: label {} is not 0 or 1", s.image.display(), s.label);
+        }
+    }
+    let opts = SplitOptions {
+        test_fraction: 0.0,
+        val_fraction,
+        seed,
+        stratify: true,
+    };
+    let mut splits = split_samples(&samples, &opts).with_context(|| format!("splitting {what}"))?;
+    if splits.val.is_empty() && val_fraction > 0.0 && splits.train.len() > 1 {
+        // the data fixes train (and maybe test) only: hold out part of train, by group
+        let pool: Vec<Sample> = splits
+            .train
+            .iter()
+            .cloned()
+            .map(|mut s| {
+                s.split = None;
+                s
+            })
+            .collect();
+        let inner = SplitOptions {
+            test_fraction: val_fraction,
+            val_fraction: 0.0,
+            seed,
+            stratify: true,
+        };
+        let s2 = split_samples(&pool, &inner)
+            .with_context(|| format!("holding out validation data of {what}"))?;
+        splits.train = s2.train;
+        splits.val = s2.test;
+    }
+    let mut skipped = Vec::new();
+    let mut load = |list: &[Sample]| -> Vec<Item> {
+        let mut out = Vec::with_capacity(list.len());
+        for (s, r) in list.iter().zip(load_samples(list, pre)) {
+            match r {
+                Ok(sample) => out.push(Item {
+                    name: s
+                        .image
+                        .file_stem()
+                        .map(|x| x.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    path: Some(s.image.clone()),
+                    sample,
+                }),
+                Err(e) => {
+                    tracing::warn!("skipping {}: {e}", s.image.display());
+                    skipped.push((s.image.clone(), e.to_string()));
+                }
+            }
+        }
+        out
+    };
+    let train = load(&splits.train);
+    let val = load(&splits.val);
+    let test = load(&splits.test);
+    if train.is_empty() && val.is_empty() && test.is_empty() {
+        bail!("no usable sample in {what} ({} skipped)", skipped.len());
+    }
+    Ok(Dataset {
+        train,
+        val,
+        test,
+        skipped,
+    })
+}
+
+/// A batch as tensors.
+#[derive(Debug, Clone)]
+pub struct BatchTensors {
+    /// `B × C × H × W`.
+    pub images: Tensor,
+    /// `B × H × W`, 0/1 (all zero for a sample without a mask).
+    pub masks: Tensor,
+    /// `B` labels as `f32`.
+    pub labels: Tensor,
+    /// Which samples have a non-empty mask.
+    pub has_mask: Vec<bool>,
+    /// The labels as integers.
+    pub label_values: Vec<u8>,
+}
+
+/// Stacks `items` into tensors, flipping sample `i` horizontally when `flips[i].0` and vertically
+/// when `flips[i].1` (image and mask together). `flips` may be empty (no flips).
+pub fn make_batch(
+    items: &[&Item],
+    flips: &[(bool, bool)],
+    device: &Device,
+) -> anyhow::Result<BatchTensors> {
+    let first = items.first().context("an empty batch")?;
+    let (c, h, w) = (
+        first.sample.image.channels,
+        first.sample.image.height,
+        first.sample.image.width,
+    );
+    let b = items.len();
+    let mut img = Vec::with_capacity(b * c * h * w);
+    let mut msk = vec![0f32; b * h * w];
+    let mut has_mask = Vec::with_capacity(b);
+    let mut labels = Vec::with_capacity(b);
+    for (i, it) in items.iter().enumerate() {
+        let s = &it.sample;
+        if (s.image.channels, s.image.height, s.image.width) != (c, h, w) {
+            bail!(
+                "{}: image is {}x{}x{}, the batch {c}x{h}x{w}",
+                it.name,
+                s.image.channels,
+                s.image.height,
+                s.image.width
+            );
+        }
+        let (fh, fv) = flips.get(i).copied().unwrap_or((false, false));
+        let src = |y: usize, x: usize| {
+            (
+                if fv { h - 1 - y } else { y },
+                if fh { w - 1 - x } else { x },
+            )
+        };
+        for ch in 0..c {
+            let plane = &s.image.data[ch * h * w..(ch + 1) * h * w];
+            for y in 0..h {
+                for x in 0..w {
+                    let (sy, sx) = src(y, x);
+                    img.push(plane[sy * w + sx]);
+                }
+            }
+        }
+        let mut any = false;
+        if let Some(m) = &s.mask {
+            let out = &mut msk[i * h * w..(i + 1) * h * w];
+            for y in 0..h {
+                for x in 0..w {
+                    let (sy, sx) = src(y, x);
+                    let v = m.data[sy * w + sx] != 0;
+                    any |= v;
+                    out[y * w + x] = f32::from(u8::from(v));
+                }
+            }
+        }
+        has_mask.push(any);
+        labels.push(u8::from(s.label != 0));
+    }
+    Ok(BatchTensors {
+        images: Tensor::from_vec(img, (b, c, h, w), device)?,
+        masks: Tensor::from_vec(msk, (b, h, w), device)?,
+        labels: Tensor::from_vec(
+            labels.iter().map(|&l| f32::from(l)).collect::<Vec<_>>(),
+            b,
+            device,
+        )?,
+        has_mask,
+        label_values: labels,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ceod_core::{Placement, PreparedImage, PreparedMask};
+
+    fn item(data: Vec<f32>, mask: Vec<u8>, w: usize, h: usize, label: usize) -> Item {
+        Item {
+            name: "x".into(),
+            path: None,
+            sample: LoadedSample {
+                image: PreparedImage {
+                    data,
+                    channels: 1,
+                    height: h,
+                    width: w,
+                    source_size: (w as u32, h as u32),
+                    content: Placement {
+                        x: 0,
+                        y: 0,
+                        width: w as u32,
+                        height: h as u32,
+                    },
+                },
+                mask: Some(PreparedMask {
+                    data: mask,
+                    height: h,
+                    width: w,
+                }),
+                label,
+            },
+        }
+    }
+
+    #[test]
+    fn flips_move_image_and_mask_together() {
+        // 3 columns × 2 rows: values 0..6, mask marks the pixel of value 2 (top right)
+        let it = item(
+            (0..6).map(|v| v as f32).collect(),
+            vec![0, 0, 1, 0, 0, 0],
+            3,
+            2,
+            1,
+        );
+        let dev = Device::Cpu;
+        let b = make_batch(
+            &[&it, &it, &it],
+            &[(false, false), (true, false), (true, true)],
+            &dev,
+        )
+        .unwrap();
+        let imgs = b.images.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let masks = b.masks.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(&imgs[0..6], &[0., 1., 2., 3., 4., 5.]);
+        assert_eq!(&imgs[6..12], &[2., 1., 0., 5., 4., 3.]);
+        assert_eq!(&imgs[12..18], &[5., 4., 3., 2., 1., 0.]);
+        // wherever the image has value 2, the mask is 1
+        for k in 0..3 {
+            for p in 0..6 {
+                assert_eq!(masks[k * 6 + p] == 1.0, imgs[k * 6 + p] == 2.0);
+            }
+        }
+        assert_eq!(b.has_mask, vec![true; 3]);
+        assert_eq!(b.label_values, vec![1; 3]);
+    }
+}
