@@ -14,7 +14,8 @@
 //! `1 − decoy_correlation` of the good ones (95 % and 5 % by default). Outside it
 //! ([`Split::Test`]) they follow [`TestDecoys`]: independent of the label by default. A
 //! classifier that learned "decoy ⇒ defect" is right about 95 % of the time in training and
-//! at chance on the test split; the CEOD term is meant to prevent exactly that.
+//! at chance on the test split; the CEOD term is meant to prevent exactly that. (Below about
+//! 32×32 pixels a decoy may find no room on the belt and is then left out.)
 //!
 //! Pixel values are multiples of 1/255 in `[0, 1]`, so writing an image as an 8-bit PNG
 //! ([`write_dataset`]) and reading it back gives the same numbers. Sample `i` of a split
@@ -383,9 +384,12 @@ impl Stroke {
         ((wx - t * vx).powi(2) + (wy - t * vy).powi(2)).sqrt()
     }
 
-    /// Half the largest extent from the centre (for placement margins).
-    fn extent(&self) -> f32 {
-        0.5 * ((self.bx - self.ax).powi(2) + (self.by - self.ay).powi(2)).sqrt() + self.rad
+    /// Distance from the centre to the farthest corner of the bounding box (for placement
+    /// margins).
+    fn reach(&self) -> f32 {
+        let [x0, y0, x1, y1] = self.bbox();
+        let (cx, cy) = (0.5 * (self.ax + self.bx), 0.5 * (self.ay + self.by));
+        ((x1 - x0).max(0.0).hypot(y1 - y0) * 0.5).max((x0 - cx).hypot(y0 - cy))
     }
 
     fn bbox(&self) -> [f32; 4] {
@@ -518,7 +522,8 @@ fn render(cfg: &SynthConfig, index: u64) -> SynthSample {
     let defect = (label == 1).then(|| {
         let kind = if rng.chance(0.5) { MarkKind::Scratch } else { MarkKind::Spot };
         let probe = stroke(&mut rng, kind, 0.0, 0.0, unit, 1.0, cfg.defect_contrast);
-        let need = probe.extent() + 2.0 * unit;
+        // the whole bounding box, and the pixels it touches, on the product
+        let need = probe.reach() + 1.0 + 2.0 * unit;
         let (mut x, mut y) = (plate.cx, plate.cy);
         for _ in 0..1000 {
             let px = plate.cx + rng.uniform(-1.0, 1.0) as f32 * ex;
@@ -534,7 +539,7 @@ fn render(cfg: &SynthConfig, index: u64) -> SynthSample {
     let decoy = if has_decoy {
         let kind = if rng.chance(0.5) { MarkKind::Scratch } else { MarkKind::Spot };
         let probe = stroke(&mut rng, kind, 0.0, 0.0, unit, cfg.decoy_scale, cfg.decoy_contrast);
-        let need = probe.extent() + 2.0 * unit;
+        let need = probe.reach() + 1.0 + 2.0 * unit;
         let mut found = None;
         for _ in 0..4000 {
             let px = rng.uniform(f64::from(need), f64::from(wf - need)) as f32;
