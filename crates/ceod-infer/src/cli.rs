@@ -68,7 +68,7 @@ pub struct Args {
 
     /// Decision threshold on the defect probability, in [0, 1]; default: the model card's.
     #[arg(long, value_name = "T", allow_negative_numbers = true)]
-    pub threshold: Option<f32>,
+    pub threshold: Option<f64>,
 
     /// Images per forward pass (throughput); a watched directory never waits to fill a batch.
     #[arg(long, value_name = "N", default_value_t = 1)]

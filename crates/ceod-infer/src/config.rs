@@ -19,7 +19,7 @@ pub enum ConfigError {
     NoInput,
     /// `--threshold` outside `[0, 1]` or not a number.
     #[error("--threshold must be a probability in [0, 1], got {0}")]
-    Threshold(f32),
+    Threshold(f64),
     /// `--batch` of 0 or above [`MAX_BATCH`].
     #[error("--batch must be between 1 and {MAX_BATCH}, got {0}")]
     Batch(usize),
@@ -57,7 +57,7 @@ pub struct Config {
     /// The record format.
     pub format: Format,
     /// A threshold overriding the model card's.
-    pub threshold: Option<f32>,
+    pub threshold: Option<f64>,
     /// Images per forward pass.
     pub batch: usize,
     /// Where CAM overlays and `.npy` files go.

@@ -130,7 +130,7 @@ pub fn overlay(image: &DynamicImage, norm: &[f32]) -> RgbImage {
     let mut out = RgbImage::new(w, h);
     for (i, (px, o)) in base.pixels().zip(out.pixels_mut()).enumerate() {
         let c = jet(norm.get(i).copied().unwrap_or(0.0));
-        let mix = |a: u8, b: u8| ((u16::from(a) + u16::from(b) + 1) / 2) as u8;
+        let mix = |a: u8, b: u8| (u16::from(a) + u16::from(b)).div_ceil(2) as u8;
         *o = Rgb([mix(px[0], c[0]), mix(px[1], c[1]), mix(px[2], c[2])]);
     }
     out

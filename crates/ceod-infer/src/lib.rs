@@ -15,13 +15,17 @@
 
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod heatmap;
 pub mod inputs;
 pub mod model_id;
 pub mod npy;
 pub mod record;
+pub mod run;
 pub mod watch;
 
 pub use cli::Args;
 pub use config::{Config, ConfigError};
+pub use engine::Engine;
 pub use record::{Decision, Format, Record, RecordWriter};
+pub use run::{Summary, run, run_with};

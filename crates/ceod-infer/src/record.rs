@@ -18,7 +18,8 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// `good` for `score < threshold`, `defect` otherwise (a NaN score is an error).
+    /// `good` for `score < threshold`, `defect` otherwise (a NaN score is an error); the
+    /// comparison is made in `f64`, as ceod-core's `predict` makes it.
     ///
     /// ```
     /// use ceod_infer::record::Decision;
@@ -26,10 +27,10 @@ impl Decision {
     /// assert_eq!(Decision::from_score(0.5, 0.5), Decision::Defect);
     /// assert_eq!(Decision::from_score(f32::NAN, 0.5), Decision::Error);
     /// ```
-    pub fn from_score(score: f32, threshold: f32) -> Self {
+    pub fn from_score(score: f32, threshold: f64) -> Self {
         if score.is_nan() {
             Decision::Error
-        } else if score >= threshold {
+        } else if f64::from(score) >= threshold {
             Decision::Defect
         } else {
             Decision::Good
@@ -56,7 +57,7 @@ pub struct Record {
     /// The decision.
     pub decision: Decision,
     /// The threshold applied (`--threshold`, else the model card's).
-    pub threshold: f32,
+    pub threshold: f64,
     /// The model id (checkpoint file stem `@` a short hash of the checkpoint bytes).
     pub model: String,
     /// Milliseconds spent on this image: reading, decoding and preprocessing it, plus its share
