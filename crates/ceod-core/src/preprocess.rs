@@ -349,7 +349,9 @@ impl PreparedMask {
         device: &Device,
     ) -> Result<Tensor, DataError> {
         if masks.is_empty() {
-            return Err(DataError::Config("cannot stack an empty list of masks".into()));
+            return Err(DataError::Config(
+                "cannot stack an empty list of masks".into(),
+            ));
         }
         let mut flat = vec![0f32; masks.len() * height * width];
         for (i, m) in masks.iter().enumerate() {

@@ -225,7 +225,11 @@ impl SynthSample {
 
     /// The mask as an 8-bit image, 255 inside and 0 outside.
     pub fn mask_image(&self) -> GrayImage {
-        let raw = self.mask.iter().map(|&m| if m != 0 { 255 } else { 0 }).collect();
+        let raw = self
+            .mask
+            .iter()
+            .map(|&m| if m != 0 { 255 } else { 0 })
+            .collect();
         GrayImage::from_raw(self.width, self.height, raw)
             .unwrap_or_else(|| GrayImage::new(self.width, self.height))
     }
@@ -477,16 +481,27 @@ fn render(cfg: &SynthConfig, index: u64) -> SynthSample {
     let mut hx = rng.uniform(0.22, 0.30) as f32 * wf;
     let mut hy = rng.uniform(0.20, 0.28) as f32 * hf;
     let margin = 3.0 * unit;
-    let ext = |hx: f32, hy: f32| (hx * cos.abs() + hy * sin.abs(), hx * sin.abs() + hy * cos.abs());
+    let ext = |hx: f32, hy: f32| {
+        (
+            hx * cos.abs() + hy * sin.abs(),
+            hx * sin.abs() + hy * cos.abs(),
+        )
+    };
     let (ex, ey) = ext(hx, hy);
-    let fit = ((0.5 * wf - margin) / ex).min((0.5 * hf - margin) / ey).min(1.0);
+    let fit = ((0.5 * wf - margin) / ex)
+        .min((0.5 * hf - margin) / ey)
+        .min(1.0);
     hx *= fit;
     hy *= fit;
     let (ex, ey) = ext(hx, hy);
-    let cx = rng.uniform(f64::from(ex + margin), f64::from(wf - ex - margin).max(f64::from(ex + margin)))
-        as f32;
-    let cy = rng.uniform(f64::from(ey + margin), f64::from(hf - ey - margin).max(f64::from(ey + margin)))
-        as f32;
+    let cx = rng.uniform(
+        f64::from(ex + margin),
+        f64::from(wf - ex - margin).max(f64::from(ex + margin)),
+    ) as f32;
+    let cy = rng.uniform(
+        f64::from(ey + margin),
+        f64::from(hf - ey - margin).max(f64::from(ey + margin)),
+    ) as f32;
     let plate = Plate {
         cx,
         cy,
@@ -508,7 +523,9 @@ fn render(cfg: &SynthConfig, index: u64) -> SynthSample {
     let shade = 0.06 * rng.uniform(0.5, 1.0) as f32;
     let cell = 8.0 * unit;
     let (gw, gh) = ((wf / cell) as usize + 2, (hf / cell) as usize + 2);
-    let grid: Vec<f32> = (0..gw * gh).map(|_| rng.uniform(-0.035, 0.035) as f32).collect();
+    let grid: Vec<f32> = (0..gw * gh)
+        .map(|_| rng.uniform(-0.035, 0.035) as f32)
+        .collect();
     let texture = |x: f32, y: f32| {
         let (fx, fy) = (x / cell, y / cell);
         let (ix, iy) = ((fx as usize).min(gw - 2), (fy as usize).min(gh - 2));
@@ -520,7 +537,11 @@ fn render(cfg: &SynthConfig, index: u64) -> SynthSample {
 
     // The defect: inside the plate, clear of its edge.
     let defect = (label == 1).then(|| {
-        let kind = if rng.chance(0.5) { MarkKind::Scratch } else { MarkKind::Spot };
+        let kind = if rng.chance(0.5) {
+            MarkKind::Scratch
+        } else {
+            MarkKind::Spot
+        };
         let probe = stroke(&mut rng, kind, 0.0, 0.0, unit, 1.0, cfg.defect_contrast);
         // the whole bounding box, and the pixels it touches, on the product
         let need = probe.reach() + 1.0 + 2.0 * unit;
@@ -537,8 +558,20 @@ fn render(cfg: &SynthConfig, index: u64) -> SynthSample {
     });
     // The decoy: on the belt, clear of the plate and of the image border.
     let decoy = if has_decoy {
-        let kind = if rng.chance(0.5) { MarkKind::Scratch } else { MarkKind::Spot };
-        let probe = stroke(&mut rng, kind, 0.0, 0.0, unit, cfg.decoy_scale, cfg.decoy_contrast);
+        let kind = if rng.chance(0.5) {
+            MarkKind::Scratch
+        } else {
+            MarkKind::Spot
+        };
+        let probe = stroke(
+            &mut rng,
+            kind,
+            0.0,
+            0.0,
+            unit,
+            cfg.decoy_scale,
+            cfg.decoy_contrast,
+        );
         let need = probe.reach() + 1.0 + 2.0 * unit;
         let mut found = None;
         for _ in 0..4000 {

@@ -12,7 +12,9 @@ fn dataset(dir: &std::path::Path, n: usize) -> Vec<Sample> {
     (0..n)
         .map(|i| {
             let p = dir.join(format!("{i}.png"));
-            GrayImage::from_pixel(6, 4, Luma([(i * 10) as u8])).save(&p).unwrap();
+            GrayImage::from_pixel(6, 4, Luma([(i * 10) as u8]))
+                .save(&p)
+                .unwrap();
             let m = dir.join(format!("{i}_mask.png"));
             let mut mask = GrayImage::new(6, 4);
             // a 2x2 block at columns 2j, 2j + 1 and rows 0, 1 with j = i % 3
@@ -35,7 +37,11 @@ fn bad_files_are_reported_per_item_and_nothing_is_dropped() {
     samples[2].image = d.path().join("missing.png");
     std::fs::write(d.path().join("junk.png"), b"junk").unwrap();
     samples[4].image = d.path().join("junk.png");
-    let pre = Preprocess { width: 3, height: 2, ..Preprocess::default() };
+    let pre = Preprocess {
+        width: 3,
+        height: 2,
+        ..Preprocess::default()
+    };
     let results = load_samples(&samples, &pre);
     assert_eq!(results.len(), 6);
     for (i, r) in results.iter().enumerate() {
@@ -46,7 +52,12 @@ fn bad_files_are_reported_per_item_and_nothing_is_dropped() {
                 let s = r.as_ref().unwrap();
                 assert_eq!(s.label, i % 2);
                 // a constant image stays constant through the resize
-                assert!(s.image.data.iter().all(|&v| (v - (i * 10) as f32 / 255.0).abs() < 1e-6));
+                assert!(
+                    s.image
+                        .data
+                        .iter()
+                        .all(|&v| (v - (i * 10) as f32 / 255.0).abs() < 1e-6)
+                );
                 // 6x4 → 3x2 by nearest takes source pixels (2c + 1, 2r + 1): the block shows
                 // as the single pixel (i % 3, 0)
                 let m = s.mask.as_ref().unwrap();
@@ -62,7 +73,11 @@ fn the_batch_loader_covers_every_sample_once_and_makes_tensors() {
     let d = tempfile::tempdir().unwrap();
     let mut samples = dataset(d.path(), 10);
     samples[7].image = d.path().join("gone.png");
-    let pre = Preprocess { width: 6, height: 4, ..Preprocess::default() };
+    let pre = Preprocess {
+        width: 6,
+        height: 4,
+        ..Preprocess::default()
+    };
     let loader = BatchLoader::new(&samples, &pre, 4).shuffled(5);
     assert_eq!(loader.num_batches(), 3);
     let mut seen = HashSet::new();
@@ -95,6 +110,10 @@ fn the_batch_loader_covers_every_sample_once_and_makes_tensors() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].0, 7);
     assert!(errors[0].1.contains("gone.png"));
-    assert_ne!(order, (0..10).filter(|&i| i != 7).collect::<Vec<_>>(), "shuffled");
+    assert_ne!(
+        order,
+        (0..10).filter(|&i| i != 7).collect::<Vec<_>>(),
+        "shuffled"
+    );
     assert!(Batch::from_loaded(&[], &Device::Cpu).is_err());
 }

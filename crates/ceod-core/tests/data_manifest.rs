@@ -54,7 +54,11 @@ fn columns_in_any_order_quoted_fields_and_relative_paths() {
 
 fn manifest_error(text: &str) -> (usize, String) {
     match Manifest::parse(text, "/data/m.csv").unwrap_err() {
-        DataError::Manifest { path, line, message } => {
+        DataError::Manifest {
+            path,
+            line,
+            message,
+        } => {
             assert_eq!(path, Path::new("/data/m.csv"));
             (line, message)
         }
@@ -84,7 +88,10 @@ fn errors_name_the_file_and_the_line() {
 #[test]
 fn the_label_column_can_have_another_name() {
     let text = "image,mask,class,defect\nMT/a.jpg,MT/a.png,Blowhole,1\n";
-    let opts = ManifestOptions { label_column: "defect".into(), ..ManifestOptions::default() };
+    let opts = ManifestOptions {
+        label_column: "defect".into(),
+        ..ManifestOptions::default()
+    };
     let m = Manifest::parse_with_options(text, "/d/labels.csv", &opts).unwrap();
     assert_eq!(m.samples[0].label, 1);
     assert_eq!(m.samples[0].mask.as_deref(), Some(Path::new("/d/MT/a.png")));

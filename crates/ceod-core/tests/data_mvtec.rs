@@ -34,7 +34,12 @@ fn reads_train_test_and_masks() {
         .iter()
         .map(|x| {
             let rel = |p: &Path| p.strip_prefix(r).unwrap().to_string_lossy().into_owned();
-            (rel(&x.image), x.label, x.mask.as_deref().map(rel), x.split.unwrap())
+            (
+                rel(&x.image),
+                x.label,
+                x.mask.as_deref().map(rel),
+                x.split.unwrap(),
+            )
         })
         .collect();
     let row = |i: &str, l, m: Option<&str>, s| (i.to_string(), l, m.map(str::to_string), s);
@@ -43,10 +48,20 @@ fn reads_train_test_and_masks() {
         vec![
             row("train/good/000.png", 0, None, Split::Train),
             row("train/good/001.png", 0, None, Split::Train),
-            row("test/crack/000.png", 1, Some("ground_truth/crack/000_mask.png"), Split::Test),
+            row(
+                "test/crack/000.png",
+                1,
+                Some("ground_truth/crack/000_mask.png"),
+                Split::Test
+            ),
             row("test/crack/001.png", 1, None, Split::Test),
             row("test/good/000.png", 0, None, Split::Test),
-            row("test/scratch/000.png", 1, Some("ground_truth/scratch/000_mask.png"), Split::Test),
+            row(
+                "test/scratch/000.png",
+                1,
+                Some("ground_truth/scratch/000_mask.png"),
+                Split::Test
+            ),
         ]
     );
 }

@@ -31,7 +31,10 @@ fn uniform_below_and_normal_have_the_right_moments() {
     for _ in 0..70_000 {
         counts[g.below(7) as usize] += 1;
     }
-    assert!(counts.iter().all(|&c| (c as i64 - 10_000).abs() < 500), "{counts:?}");
+    assert!(
+        counts.iter().all(|&c| (c as i64 - 10_000).abs() < 500),
+        "{counts:?}"
+    );
     let xs: Vec<f64> = (0..n).map(|_| g.normal()).collect();
     let m = xs.iter().sum::<f64>() / n as f64;
     let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n as f64;

@@ -10,11 +10,16 @@ use ceod_core::{Preprocess, Resize};
 fn shared_data() -> Option<PathBuf> {
     let dir = std::env::var_os("CEOD_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")));
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"))
+        });
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("SKIP: {} not found (set CEOD_DATA to the shared data folder)", dir.display());
+        eprintln!(
+            "SKIP: {} not found (set CEOD_DATA to the shared data folder)",
+            dir.display()
+        );
         None
     }
 }
@@ -27,23 +32,48 @@ fn magnetic_tile_jpegs_and_png_masks_load() {
         eprintln!("SKIP: {} not found", csv.display());
         return;
     }
-    let opts = ManifestOptions { label_column: "defect".into(), ..ManifestOptions::default() };
+    let opts = ManifestOptions {
+        label_column: "defect".into(),
+        ..ManifestOptions::default()
+    };
     let m = Manifest::read_with_options(&csv, &opts).unwrap();
     assert!(m.samples.len() > 1000);
     let text = std::fs::read_to_string(&csv).unwrap();
     // every 200th row, with the mask pixel count (>= 128) that labels.csv states
-    let rows: Vec<Vec<String>> = text.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect();
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
     let pick: Vec<usize> = (0..m.samples.len()).step_by(200).collect();
     let samples: Vec<_> = pick.iter().map(|&i| m.samples[i].clone()).collect();
     // native size (no resize), so that mask counts can be compared with labels.csv
     for (k, &i) in pick.iter().enumerate() {
         let (w, h): (u32, u32) = (rows[i][4].parse().unwrap(), rows[i][5].parse().unwrap());
-        let pre = Preprocess { width: w, height: h, ..Preprocess::default() };
+        let pre = Preprocess {
+            width: w,
+            height: h,
+            ..Preprocess::default()
+        };
         let loaded = samples[k].load(&pre).unwrap();
-        let count = loaded.mask.unwrap().data.iter().filter(|&&v| v == 1).count();
-        assert_eq!(count, rows[i][6].parse::<usize>().unwrap(), "{}", rows[i][0]);
+        let count = loaded
+            .mask
+            .unwrap()
+            .data
+            .iter()
+            .filter(|&&v| v == 1)
+            .count();
+        assert_eq!(
+            count,
+            rows[i][6].parse::<usize>().unwrap(),
+            "{}",
+            rows[i][0]
+        );
     }
-    let pre = Preprocess { resize: Resize::Letterbox { fill: 0.0 }, ..Preprocess::default() };
+    let pre = Preprocess {
+        resize: Resize::Letterbox { fill: 0.0 },
+        ..Preprocess::default()
+    };
     for r in load_samples(&samples, &pre) {
         let s = r.unwrap();
         assert_eq!(s.image.data.len(), 128 * 128);
@@ -58,17 +88,30 @@ fn casting_impeller_rgb_jpegs_load_as_grey_and_rgb() {
         eprintln!("SKIP: {} not found", csv.display());
         return;
     }
-    let opts = ManifestOptions { label_column: "defect".into(), ..ManifestOptions::default() };
+    let opts = ManifestOptions {
+        label_column: "defect".into(),
+        ..ManifestOptions::default()
+    };
     let m = Manifest::read_with_options(&csv, &opts).unwrap();
     assert!(m.samples.iter().all(|s| s.split.is_some()));
     let few: Vec<_> = m.samples.iter().step_by(500).cloned().collect();
     for channels in [1, 3] {
-        let pre = Preprocess { channels, mean: vec![0.5], std: vec![0.25], ..Preprocess::default() };
+        let pre = Preprocess {
+            channels,
+            mean: vec![0.5],
+            std: vec![0.25],
+            ..Preprocess::default()
+        };
         for r in load_samples(&few, &pre) {
             let s = r.unwrap();
             assert_eq!(s.image.source_size, (300, 300));
             assert_eq!(s.image.data.len(), channels * 128 * 128);
-            assert!(s.image.data.iter().all(|v| v.is_finite() && (-2.0..=2.0).contains(v)));
+            assert!(
+                s.image
+                    .data
+                    .iter()
+                    .all(|v| v.is_finite() && (-2.0..=2.0).contains(v))
+            );
         }
     }
 }

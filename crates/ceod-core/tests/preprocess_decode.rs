@@ -26,7 +26,14 @@ fn close(a: &[f32], b: &[f32], tol: f32) {
 }
 
 /// Writes a palette PNG with the `png` crate (the `image` crate cannot write one).
-fn write_palette_png(path: &Path, w: u32, h: u32, palette: &[[u8; 3]], trns: Option<&[u8]>, idx: &[u8]) {
+fn write_palette_png(
+    path: &Path,
+    w: u32,
+    h: u32,
+    palette: &[[u8; 3]],
+    trns: Option<&[u8]>,
+    idx: &[u8],
+) {
     let file = std::fs::File::create(path).unwrap();
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w, h);
     enc.set_color(png::ColorType::Indexed);
@@ -46,7 +53,9 @@ fn tmp() -> tempfile::TempDir {
 #[test]
 fn grey8_scaled_by_1_over_255() {
     let img = GrayImage::from_raw(3, 1, vec![0, 51, 255]).unwrap();
-    let x = native(3, 1, 1).apply(&DynamicImage::ImageLuma8(img)).unwrap();
+    let x = native(3, 1, 1)
+        .apply(&DynamicImage::ImageLuma8(img))
+        .unwrap();
     close(&x.data, &[0.0, 0.2, 1.0], 1e-7);
 }
 
@@ -71,7 +80,9 @@ fn grey16_png_keeps_16_bit_precision() {
 #[test]
 fn rgb_to_grey_is_bt601_luma() {
     let img = RgbImage::from_raw(3, 1, vec![255, 0, 0, 0, 255, 0, 10, 20, 30]).unwrap();
-    let x = native(3, 1, 1).apply(&DynamicImage::ImageRgb8(img)).unwrap();
+    let x = native(3, 1, 1)
+        .apply(&DynamicImage::ImageRgb8(img))
+        .unwrap();
     let luma = (0.299 * 10.0 + 0.587 * 20.0 + 0.114 * 30.0) / 255.0;
     close(&x.data, &[0.299, 0.587, luma], 1e-6);
 }
@@ -79,11 +90,15 @@ fn rgb_to_grey_is_bt601_luma() {
 #[test]
 fn grey_to_rgb_repeats_and_rgb_stays_planar() {
     let img = GrayImage::from_raw(2, 1, vec![0, 255]).unwrap();
-    let x = native(2, 1, 3).apply(&DynamicImage::ImageLuma8(img)).unwrap();
+    let x = native(2, 1, 3)
+        .apply(&DynamicImage::ImageLuma8(img))
+        .unwrap();
     close(&x.data, &[0.0, 1.0, 0.0, 1.0, 0.0, 1.0], 0.0);
 
     let img = RgbImage::from_raw(2, 1, vec![255, 0, 51, 0, 102, 255]).unwrap();
-    let x = native(2, 1, 3).apply(&DynamicImage::ImageRgb8(img)).unwrap();
+    let x = native(2, 1, 3)
+        .apply(&DynamicImage::ImageRgb8(img))
+        .unwrap();
     // planes: R = [1, 0], G = [0, 0.4], B = [0.2, 1]
     close(&x.data, &[1.0, 0.0, 0.0, 0.4, 0.2, 1.0], 1e-6);
 }
@@ -96,7 +111,9 @@ fn alpha_is_composited_over_black() {
         vec![255, 255, 255, 0, 255, 255, 255, 255, 200, 100, 50, 51],
     )
     .unwrap();
-    let x = native(3, 1, 3).apply(&DynamicImage::ImageRgba8(img)).unwrap();
+    let x = native(3, 1, 3)
+        .apply(&DynamicImage::ImageRgba8(img))
+        .unwrap();
     let a = 51.0 / 255.0;
     close(
         &x.data,
@@ -114,7 +131,9 @@ fn alpha_is_composited_over_black() {
         1e-6,
     );
     let la = ImageBuffer::<LumaA<u8>, _>::from_raw(2, 1, vec![255, 0, 255, 128]).unwrap();
-    let x = native(2, 1, 1).apply(&DynamicImage::ImageLumaA8(la)).unwrap();
+    let x = native(2, 1, 1)
+        .apply(&DynamicImage::ImageLumaA8(la))
+        .unwrap();
     close(&x.data, &[0.0, 128.0 / 255.0], 1e-6);
 }
 
@@ -122,11 +141,15 @@ fn alpha_is_composited_over_black() {
 fn rgb16_and_rgba16_scaled_by_1_over_65535() {
     let img: ImageBuffer<Rgb<u16>, Vec<u16>> =
         ImageBuffer::from_raw(1, 1, vec![65535, 300, 0]).unwrap();
-    let x = native(1, 1, 3).apply(&DynamicImage::ImageRgb16(img)).unwrap();
+    let x = native(1, 1, 3)
+        .apply(&DynamicImage::ImageRgb16(img))
+        .unwrap();
     close(&x.data, &[1.0, 300.0 / 65535.0, 0.0], 1e-7);
     let img: ImageBuffer<Rgba<u16>, Vec<u16>> =
         ImageBuffer::from_raw(1, 1, vec![65535, 65535, 65535, 32768]).unwrap();
-    let x = native(1, 1, 1).apply(&DynamicImage::ImageRgba16(img)).unwrap();
+    let x = native(1, 1, 1)
+        .apply(&DynamicImage::ImageRgba16(img))
+        .unwrap();
     close(&x.data, &[32768.0 / 65535.0], 1e-6);
 }
 
@@ -206,10 +229,22 @@ fn errors_name_the_file_and_the_problem() {
 fn invalid_settings_are_rejected() {
     let img = DynamicImage::ImageLuma8(GrayImage::new(4, 4));
     let bad = [
-        Preprocess { channels: 2, ..Preprocess::default() },
-        Preprocess { width: 0, ..Preprocess::default() },
-        Preprocess { std: vec![0.0], ..Preprocess::default() },
-        Preprocess { mean: vec![0.0, 0.0], ..Preprocess::default() },
+        Preprocess {
+            channels: 2,
+            ..Preprocess::default()
+        },
+        Preprocess {
+            width: 0,
+            ..Preprocess::default()
+        },
+        Preprocess {
+            std: vec![0.0],
+            ..Preprocess::default()
+        },
+        Preprocess {
+            mean: vec![0.0, 0.0],
+            ..Preprocess::default()
+        },
         Preprocess {
             resize: ceod_core::Resize::Letterbox { fill: f32::NAN },
             ..Preprocess::default()

@@ -7,7 +7,10 @@ use image::{DynamicImage, GrayImage, ImageBuffer, Luma, RgbaImage};
 #[test]
 fn eight_bit_masks_are_inside_from_128() {
     let img = GrayImage::from_raw(5, 1, vec![0, 1, 127, 128, 255]).unwrap();
-    assert_eq!(Mask::from_image(&DynamicImage::ImageLuma8(img)).data(), &[0, 0, 0, 1, 1]);
+    assert_eq!(
+        Mask::from_image(&DynamicImage::ImageLuma8(img)).data(),
+        &[0, 0, 0, 1, 1]
+    );
 }
 
 #[test]
@@ -32,7 +35,9 @@ fn rgba_masks_use_luma_and_transparency_is_outside() {
     let img = RgbaImage::from_raw(
         4,
         1,
-        vec![255, 255, 255, 255, 255, 255, 255, 0, 255, 255, 255, 100, 0, 255, 0, 255],
+        vec![
+            255, 255, 255, 255, 255, 255, 255, 0, 255, 255, 255, 100, 0, 255, 0, 255,
+        ],
     )
     .unwrap();
     // white opaque in; white transparent out; white at alpha 100/255 < 0.5 out;
@@ -60,16 +65,38 @@ fn a_mask_of_another_size_names_both_files_and_sizes() {
     let (ip, mp) = (d.path().join("img.png"), d.path().join("img_mask.png"));
     GrayImage::new(5, 4).save(&ip).unwrap();
     GrayImage::new(4, 4).save(&mp).unwrap();
-    let e = Preprocess::default().load_with_mask(&ip, Some(&mp)).unwrap_err();
-    assert!(matches!(e, DataError::MaskSize { image_size: (5, 4), mask_size: (4, 4), .. }), "{e:?}");
+    let e = Preprocess::default()
+        .load_with_mask(&ip, Some(&mp))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            DataError::MaskSize {
+                image_size: (5, 4),
+                mask_size: (4, 4),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let msg = e.to_string();
-    for needle in [ip.display().to_string(), mp.display().to_string(), "5x4".into(), "4x4".into()] {
+    for needle in [
+        ip.display().to_string(),
+        mp.display().to_string(),
+        "5x4".into(),
+        "4x4".into(),
+    ] {
         assert!(msg.contains(&needle), "`{msg}` lacks `{needle}`");
     }
     // a missing mask names the mask
     let gone = d.path().join("gone.png");
-    let e = Preprocess::default().load_with_mask(&ip, Some(&gone)).unwrap_err();
-    assert!(matches!(e, DataError::Missing { .. }) && e.to_string().contains("gone.png"), "{e}");
+    let e = Preprocess::default()
+        .load_with_mask(&ip, Some(&gone))
+        .unwrap_err();
+    assert!(
+        matches!(e, DataError::Missing { .. }) && e.to_string().contains("gone.png"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -84,7 +111,11 @@ fn image_and_mask_load_together() {
         }
     }
     mask.save(&mp).unwrap();
-    let pre = Preprocess { width: 4, height: 4, ..Preprocess::default() };
+    let pre = Preprocess {
+        width: 4,
+        height: 4,
+        ..Preprocess::default()
+    };
     let (img, m) = pre.load_with_mask(&ip, Some(&mp)).unwrap();
     assert_eq!(img.data.len(), 16);
     assert_eq!(m.unwrap().data, [[1u8; 8], [0u8; 8]].concat());
@@ -128,10 +159,23 @@ fn labelme_polygons_are_rasterised_by_pixel_centres() {
     assert_eq!(m.data(), &want[..]);
     // checked against the image size like a PNG mask
     let e = Mask::load_for_image(&p, d.path().join("img.png"), (12, 4)).unwrap_err();
-    assert!(matches!(e, DataError::MaskSize { mask_size: (10, 4), .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            DataError::MaskSize {
+                mask_size: (10, 4),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     // without a size in the document, the image's size is used
     let q = d.path().join("b.json");
-    std::fs::write(&q, r#"{"shapes": [{"label": "a", "shape_type": "rectangle", "points": [[0, 0], [2, 1]]}]}"#).unwrap();
+    std::fs::write(
+        &q,
+        r#"{"shapes": [{"label": "a", "shape_type": "rectangle", "points": [[0, 0], [2, 1]]}]}"#,
+    )
+    .unwrap();
     let m = Mask::load_for_image(&q, d.path().join("img.png"), (3, 2)).unwrap();
     assert_eq!(m.data(), &[1, 1, 0, 0, 0, 0]);
     assert!(Mask::load(&q).is_err());

@@ -7,7 +7,10 @@ use image::{DynamicImage, ImageBuffer, Luma};
 
 /// A 16-bit grey image from values in [0, 1] (16 bits so quantisation stays below 1e-5).
 fn grey16(w: u32, h: u32, values: &[f32]) -> DynamicImage {
-    let raw = values.iter().map(|v| (v * 65535.0).round() as u16).collect();
+    let raw = values
+        .iter()
+        .map(|v| (v * 65535.0).round() as u16)
+        .collect();
     DynamicImage::ImageLuma16(ImageBuffer::<Luma<u16>, Vec<u16>>::from_raw(w, h, raw).unwrap())
 }
 
@@ -16,7 +19,11 @@ fn quant(v: f32) -> f32 {
 }
 
 fn stretch(w: u32, h: u32) -> Preprocess {
-    Preprocess { width: w, height: h, ..Preprocess::default() }
+    Preprocess {
+        width: w,
+        height: h,
+        ..Preprocess::default()
+    }
 }
 
 /// PyTorch's bilinear interpolation with `align_corners=False` (source coordinate
@@ -45,7 +52,9 @@ fn torch_bilinear(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Ve
 fn upsampling_is_bilinear_with_half_pixel_centres() {
     let (sw, sh, dw, dh) = (3, 2, 7, 5);
     let src: Vec<f32> = [0.1, 0.9, 0.4, 0.7, 0.2, 0.5].map(quant).to_vec();
-    let x = stretch(dw as u32, dh as u32).apply(&grey16(sw as u32, sh as u32, &src)).unwrap();
+    let x = stretch(dw as u32, dh as u32)
+        .apply(&grey16(sw as u32, sh as u32, &src))
+        .unwrap();
     let want = torch_bilinear(&src, sw, sh, dw, dh);
     for (i, (a, b)) in x.data.iter().zip(&want).enumerate() {
         assert!((a - b).abs() < 1e-6, "pixel {i}: {a} vs {b}");
@@ -72,12 +81,20 @@ fn halving_uses_the_antialiased_1_3_3_1_kernel() {
 
 #[test]
 fn constant_images_stay_constant_at_any_size() {
-    for (sw, sh, dw, dh) in [(37, 23, 128, 128), (300, 300, 128, 128), (5, 9, 3, 20), (1, 1, 4, 3)] {
+    for (sw, sh, dw, dh) in [
+        (37, 23, 128, 128),
+        (300, 300, 128, 128),
+        (5, 9, 3, 20),
+        (1, 1, 4, 3),
+    ] {
         let v = quant(0.37);
         let img = grey16(sw, sh, &vec![v; (sw * sh) as usize]);
         let x = stretch(dw, dh).apply(&img).unwrap();
         assert_eq!(x.data.len(), (dw * dh) as usize);
-        assert!(x.data.iter().all(|p| (p - v).abs() < 1e-6), "{sw}x{sh} -> {dw}x{dh}");
+        assert!(
+            x.data.iter().all(|p| (p - v).abs() < 1e-6),
+            "{sw}x{sh} -> {dw}x{dh}"
+        );
     }
 }
 
@@ -85,7 +102,13 @@ fn constant_images_stay_constant_at_any_size() {
 /// come out marking exactly the content pixels of the letterboxed image.
 #[test]
 fn letterbox_moves_image_and_mask_identically() {
-    for (sw, sh, dw, dh) in [(40, 20, 16, 16), (30, 17, 20, 20), (17, 30, 24, 12), (300, 300, 64, 48), (5, 3, 128, 128)] {
+    for (sw, sh, dw, dh) in [
+        (40, 20, 16, 16),
+        (30, 17, 20, 20),
+        (17, 30, 24, 12),
+        (300, 300, 64, 48),
+        (5, 3, 128, 128),
+    ] {
         let pre = Preprocess {
             width: dw,
             height: dh,
@@ -99,7 +122,10 @@ fn letterbox_moves_image_and_mask_identically() {
         assert_eq!(m.data, content, "{sw}x{sh} -> {dw}x{dh}");
         // the content rectangle: aspect ratio kept to within a pixel, centred
         let p = x.content;
-        assert_eq!(m.data.iter().filter(|&&v| v == 1).count(), (p.width * p.height) as usize);
+        assert_eq!(
+            m.data.iter().filter(|&&v| v == 1).count(),
+            (p.width * p.height) as usize
+        );
         let scale = (dw as f64 / sw as f64).min(dh as f64 / sh as f64);
         assert!((p.width as f64 - sw as f64 * scale).abs() <= 0.5);
         assert!((p.height as f64 - sh as f64 * scale).abs() <= 0.5);
@@ -123,7 +149,12 @@ fn letterbox_places_a_partial_mask_by_nearest_neighbour() {
     // 8x4 image into 4x4: content 4x2 at y = 1. Mask: left quarter (columns 0, 1) of the
     // source. Nearest with half-pixel centres: output column j takes source floor((j+.5)*2),
     // i.e. 1, 3, 5, 7, so only output column 0 is inside.
-    let pre = Preprocess { width: 4, height: 4, resize: Resize::Letterbox { fill: 0.5 }, ..Preprocess::default() };
+    let pre = Preprocess {
+        width: 4,
+        height: 4,
+        resize: Resize::Letterbox { fill: 0.5 },
+        ..Preprocess::default()
+    };
     let mut data = vec![0u8; 32];
     for r in 0..4 {
         data[r * 8] = 1;
@@ -139,7 +170,11 @@ fn letterbox_places_a_partial_mask_by_nearest_neighbour() {
     ];
     assert_eq!(m.data, want);
     // and the image padding is the fill, normalised
-    let pre = Preprocess { mean: vec![0.25], std: vec![0.5], ..pre };
+    let pre = Preprocess {
+        mean: vec![0.25],
+        std: vec![0.5],
+        ..pre
+    };
     let x = pre.apply(&grey16(8, 4, &[0.0; 32])).unwrap();
     assert_eq!(x.data[0], (0.5 - 0.25) / 0.5);
     assert_eq!(x.data[4], -0.5);
@@ -149,7 +184,9 @@ fn letterbox_places_a_partial_mask_by_nearest_neighbour() {
 fn stretch_maps_masks_by_nearest_and_keeps_them_binary() {
     let pre = stretch(5, 3);
     // a 10x6 checkerboard of 2x2 blocks: nearest picks source (2j+1, 2i+1) → block (j, i)
-    let data: Vec<u8> = (0..60).map(|i| (((i % 10) / 2 + (i / 10) / 2) % 2) as u8).collect();
+    let data: Vec<u8> = (0..60)
+        .map(|i| (((i % 10) / 2 + (i / 10) / 2) % 2) as u8)
+        .collect();
     let m = pre.prepare_mask(&Mask::new(10, 6, data).unwrap()).unwrap();
     let want: Vec<u8> = (0..15).map(|i| (((i % 5) + (i / 5)) % 2) as u8).collect();
     assert_eq!(m.data, want);

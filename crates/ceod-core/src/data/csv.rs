@@ -148,7 +148,14 @@ mod tests {
 
     #[test]
     fn quote_round_trips() {
-        let items = ["plain", "with,comma", "with \"quote\"", " padded", "multi\nline", ""];
+        let items = [
+            "plain",
+            "with,comma",
+            "with \"quote\"",
+            " padded",
+            "multi\nline",
+            "",
+        ];
         let line = items.iter().map(|s| quote(s)).collect::<Vec<_>>().join(",");
         let got = parse(&format!("{line}\n")).unwrap();
         assert_eq!(got[0].fields, v(&items));

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use crate::data::rng::SplitMix64;
 use crate::data::sample::Sample;
 use crate::data_error::DataError;
-use crate::preprocess::{Preprocess, PreparedImage, PreparedMask};
+use crate::preprocess::{PreparedImage, PreparedMask, Preprocess};
 
 /// A decoded, preprocessed sample.
 #[derive(Debug, Clone, PartialEq)]

@@ -157,12 +157,10 @@ impl Manifest {
                     ),
                 ));
             }
-            let get = |col: Option<usize>| {
-                col.map(|c| rec.fields[c].trim())
-                    .filter(|s| !s.is_empty())
-            };
-            let image = get(Some(image_col))
-                .ok_or_else(|| err(rec.line, "empty image path".into()))?;
+            let get =
+                |col: Option<usize>| col.map(|c| rec.fields[c].trim()).filter(|s| !s.is_empty());
+            let image =
+                get(Some(image_col)).ok_or_else(|| err(rec.line, "empty image path".into()))?;
             let label_text = get(Some(label_col)).unwrap_or("");
             let label: usize = label_text.parse().map_err(|_| {
                 err(
@@ -209,7 +207,11 @@ impl Manifest {
             let shown = p.strip_prefix(base).unwrap_or(p);
             let s = shown.to_string_lossy();
             // Manifests use `/` on every platform.
-            let s = if cfg!(windows) { s.replace('\\', "/") } else { s.into_owned() };
+            let s = if cfg!(windows) {
+                s.replace('\\', "/")
+            } else {
+                s.into_owned()
+            };
             csv::quote(&s)
         };
         let mut out = String::from("image,label,mask,split,group\n");
