@@ -416,7 +416,7 @@ mod tests {
         assert!(parse(&[]).unwrap_err().0.contains("needs data"));
         assert!(parse(&["--synth", "8", "--epochs", "0"]).is_err());
         assert!(parse(&["--synth", "8", "--threshold", "1.5"]).is_err());
-        assert!(parse(&["--synth", "8", "--omega", "-1"]).is_err());
+        assert!(parse(&["--synth", "8", "--omega=-1"]).is_err());
         assert!(parse(&["--synth", "8", "--pos-weight", "0"]).is_err());
         assert!(parse(&["--synth", "8", "--preset", "nope"]).is_err());
         // 4x4 input through three 2x2 pools leaves nothing
