@@ -147,7 +147,7 @@ fn labelme_polygons_are_rasterised_by_pixel_centres() {
     let m = Mask::load(&p).unwrap();
     assert_eq!(m.size(), (10, 4));
     // brute force: centre inside rectangle or strictly inside the triangle x>5, y>0, x+y<8.2
-    let mut want = vec![0u8; 40];
+    let mut want = [0u8; 40];
     for y in 0..4 {
         for x in 0..10 {
             let (cx, cy) = (x as f64 + 0.5, y as f64 + 0.5);
