@@ -61,6 +61,11 @@ pub struct CeodParts {
 pub struct CeodOutput {
     /// The scalar loss, in the graph: call `backward()` on it.
     pub total: Tensor,
+    /// The cross-entropy part alone, in the graph.
+    pub ce: Tensor,
+    /// The overlap part alone, `mean_i w_i · term_i` before `omega`, in the graph (a zero
+    /// scalar without masks).
+    pub overlap: Tensor,
     /// The logits, `B × num_outputs` (detached).
     pub logits: Tensor,
     /// The normalised CAM at mask resolution, `B × H × W` (detached); `None` without masks.
@@ -144,7 +149,9 @@ pub fn ceod_loss<M: CamModel + ?Sized>(
 
     let Some(masks) = &input.masks else {
         return Ok(CeodOutput {
-            total: ce,
+            total: ce.clone(),
+            overlap: ce.zeros_like()?,
+            ce,
             logits: logits.detach(),
             cam: None,
             parts: CeodParts {
@@ -222,11 +229,13 @@ pub fn ceod_loss<M: CamModel + ?Sized>(
     };
     let w = Tensor::from_vec(weights.clone(), b, dev)?.to_dtype(dtype)?;
     let overlap = (term * w)?.sum_all()?.affine(1.0 / b as f64, 0.0)?;
-    let total = (ce + overlap.affine(options.omega, 0.0)?)?;
+    let total = (&ce + overlap.affine(options.omega, 0.0)?)?;
     let overlap_value = overlap.to_dtype(DType::F64)?.to_scalar::<f64>()?;
     let total_value = total.to_dtype(DType::F64)?.to_scalar::<f64>()?;
     Ok(CeodOutput {
         total,
+        ce,
+        overlap,
         logits: logits.detach(),
         cam: Some(cam.detach()),
         parts: CeodParts {
