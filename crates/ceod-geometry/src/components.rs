@@ -39,6 +39,11 @@ impl Components {
             let row = mask.row(y);
             let mut x = 0;
             while x < row.len() {
+                // Skip empty stretches 16 pixels at a time (most of a heat map is cold).
+                if x + 16 <= row.len() && row[x..x + 16] == [false; 16] {
+                    x += 16;
+                    continue;
+                }
                 if row[x] {
                     let x0 = x;
                     while x < row.len() && row[x] {

@@ -45,43 +45,92 @@ pub(crate) fn pixel_outline(mask: &Mask) -> MultiPolygon<f64> {
         tl == br && tr == bl && tl != tr
     };
 
+    let comps = Components::label(mask, Connectivity::Four);
     // visited[pixel] bit d: the edge with that pixel on its left, in direction d, is traced.
     let mut visited = vec![0u8; mask.values().len()];
     let mut loops: Vec<Vec<Corner>> = Vec::new();
-    for y in 0..h {
-        for x in 0..w {
-            // Every ring has a +x edge, the top edge of a pixel; start from untraced ones.
-            if !inside(x, y) || inside(x, y - 1) || visited[(y * w + x) as usize] & 1 != 0 {
-                continue;
-            }
-            let start = (x, y);
-            let mut corners = vec![start];
-            let (mut cx, mut cy, mut d) = (x, y, 0usize);
-            loop {
-                let (l, _) = sides(cx, cy, d);
-                visited[(l.1 * w + l.0) as usize] |= 1 << d;
-                cx += DX[d];
-                cy += DY[d];
-                // Left turn first: at a saddle that keeps to the same pixel (4-connectivity).
-                let next = [(d + 1) % 4, d, (d + 3) % 4]
-                    .into_iter()
-                    .find(|&nd| is_edge(cx, cy, nd))
-                    .unwrap_or(d); // unreachable: every boundary vertex has an outgoing edge
-                if (cx, cy) == start && next == 0 {
-                    if d == 0 {
-                        corners.remove(0); // the start was not a corner
+    for y in 0..h as usize {
+        // Every ring has a +x edge, the top edge of a pixel whose upper neighbour is outside:
+        // the parts of this row's runs not covered by the previous row's runs.
+        let prev = if y == 0 {
+            &[][..]
+        } else {
+            &comps.runs[comps.row_start[y - 1]..comps.row_start[y]]
+        };
+        let mut k = 0;
+        for run in &comps.runs[comps.row_start[y]..comps.row_start[y + 1]] {
+            let mut x = run.x0;
+            while x < run.x1 {
+                while k < prev.len() && prev[k].x1 <= x {
+                    k += 1;
+                }
+                let gap_end = match prev.get(k) {
+                    Some(p) if p.x0 <= x => {
+                        x = p.x1; // covered from above up to p.x1
+                        continue;
                     }
-                    break;
+                    Some(p) => p.x0.min(run.x1),
+                    None => run.x1,
+                };
+                for px in x..gap_end {
+                    let (px, py) = (i64::from(px), y as i64);
+                    if visited[(py * w + px) as usize] & 1 == 0 {
+                        trace(
+                            px,
+                            py,
+                            w,
+                            &sides,
+                            &is_edge,
+                            &is_saddle,
+                            &mut visited,
+                            &mut loops,
+                        );
+                    }
                 }
-                if next != d {
-                    corners.push((cx, cy));
-                }
-                d = next;
+                x = gap_end;
             }
-            split_at_repeated_saddles(&corners, &is_saddle, &mut loops);
         }
     }
-    assemble(mask, loops)
+    assemble(&comps, loops)
+}
+
+/// Traces the ring that starts with the top edge of pixel `(x, y)` and appends its simple loops.
+#[allow(clippy::too_many_arguments)]
+fn trace(
+    x: i64,
+    y: i64,
+    w: i64,
+    sides: &impl Fn(i64, i64, usize) -> ((i64, i64), (i64, i64)),
+    is_edge: &impl Fn(i64, i64, usize) -> bool,
+    is_saddle: &impl Fn(Corner) -> bool,
+    visited: &mut [u8],
+    loops: &mut Vec<Vec<Corner>>,
+) {
+    let start = (x, y);
+    let mut corners = vec![start];
+    let (mut cx, mut cy, mut d) = (x, y, 0usize);
+    loop {
+        let (l, _) = sides(cx, cy, d);
+        visited[(l.1 * w + l.0) as usize] |= 1 << d;
+        cx += DX[d];
+        cy += DY[d];
+        // Left turn first: at a saddle that keeps to the same pixel (4-connectivity).
+        let next = [(d + 1) % 4, d, (d + 3) % 4]
+            .into_iter()
+            .find(|&nd| is_edge(cx, cy, nd))
+            .unwrap_or(d); // unreachable: every boundary vertex has an outgoing edge
+        if (cx, cy) == start && next == 0 {
+            if d == 0 {
+                corners.remove(0); // the start was not a corner
+            }
+            break;
+        }
+        if next != d {
+            corners.push((cx, cy));
+        }
+        d = next;
+    }
+    split_at_repeated_saddles(&corners, is_saddle, loops);
 }
 
 /// Splits a ring that passes a (saddle) corner twice into simple loops.
@@ -110,8 +159,7 @@ fn split_at_repeated_saddles(
 
 /// Groups loops into polygons: positive loops are exteriors, negative ones holes, each belonging
 /// to the 4-connected component of the pixel on its left (inside).
-fn assemble(mask: &Mask, loops: Vec<Vec<Corner>>) -> MultiPolygon<f64> {
-    let comps = Components::label(mask, Connectivity::Four);
+fn assemble(comps: &Components, loops: Vec<Vec<Corner>>) -> MultiPolygon<f64> {
     let mut exteriors: Vec<Option<LineString<f64>>> = vec![None; comps.count];
     let mut holes: Vec<Vec<LineString<f64>>> = vec![Vec::new(); comps.count];
     for ring in loops {

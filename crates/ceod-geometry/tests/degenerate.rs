@@ -1,5 +1,7 @@
 //! Degenerate inputs: no panic, and the documented result.
 
+#![allow(clippy::unwrap_used)]
+
 use ceod_geometry::{
     Coefficient, GeometryError, HeatMap, Mask, Outline, OverlapOptions, Threshold, overlap,
     overlap_batch,

@@ -2,6 +2,8 @@
 //! reference's options (one convex hull, the paper's coefficient, `cam >= 0.5`) the exact overlap
 //! distances and areas match to 1e-6.
 
+#![allow(clippy::unwrap_used, clippy::needless_range_loop)]
+
 mod common;
 
 use ceod_geometry::{Coefficient, HeatMap, Mask, OverlapOptions, overlap};

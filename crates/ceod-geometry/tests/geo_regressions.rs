@@ -1,6 +1,8 @@
 //! Shapes that broke geo's boolean operations before i_overlay (georust/geo #1064, #976, #913),
 //! and the bowtie annotation. Each is checked against an area worked out by hand.
 
+#![allow(clippy::unwrap_used)]
+
 use ceod_geometry::{AreaOfInterest, overlap_of_polygons, repair_multi_polygon, repair_ring};
 use geo::{Area, Coord, LineString, MultiPolygon, Polygon, Rotate};
 

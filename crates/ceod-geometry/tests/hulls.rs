@@ -1,5 +1,7 @@
 //! Convex and component hulls against brute force, and the coefficient's properties.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use ceod_geometry::{
@@ -118,7 +120,7 @@ fn union_area_by_strips(hulls: &[Vec<(P, P)>], width: i64) -> f64 {
             let spanning: Vec<(P, P)> = edges
                 .iter()
                 .copied()
-                .filter(|&(a, b)| a.0.min(b.0) <= x && a.0.max(b.0) >= x + 1)
+                .filter(|&(a, b)| a.0.min(b.0) <= x && a.0.max(b.0) > x)
                 .collect();
             if spanning.len() == 2 {
                 funcs.push([spanning[0], spanning[1]]);

@@ -1,6 +1,8 @@
 //! Exact pixel outlines: areas and intersection areas equal pixel counts exactly, and the
 //! polygons are valid (geo's `Validation`), on random and structured masks.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use ceod_geometry::{

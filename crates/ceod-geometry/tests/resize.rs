@@ -1,6 +1,8 @@
 //! Bilinear resampling with half-pixel centres = PyTorch `F.interpolate(mode="bilinear",
 //! align_corners=False)`; expected values worked by hand.
 
+#![allow(clippy::unwrap_used)]
+
 use ceod_geometry::{HeatMap, Mask, OverlapOptions, Threshold, hot_pixels, overlap};
 
 fn assert_close(got: &[f32], want: &[f32]) {
