@@ -35,6 +35,7 @@
 //! - `cuda`, `cudnn`, `metal`, `mkl`, `accelerate`: candle's backends, forwarded.
 #![warn(missing_docs)]
 
+pub mod cpu;
 pub mod data;
 mod data_error;
 mod mask;

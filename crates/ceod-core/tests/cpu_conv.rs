@@ -1,0 +1,310 @@
+//! The fast CPU convolution against candle's own ops (forward, input, kernel and bias gradients)
+//! and against central finite differences in f64.
+#![allow(clippy::unwrap_used)]
+
+use candle_core::{DType, Device, Tensor, Var};
+use ceod_core::cpu::{ConvOptions, conv2d};
+
+/// A small seeded generator (SplitMix64) for the random inputs.
+struct Rng(u64);
+
+impl Rng {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    }
+
+    fn tensor(&mut self, shape: &[usize], dtype: DType) -> Tensor {
+        let n = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|_| self.uniform()).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap()
+    }
+}
+
+/// `(batch, c_in, h, w, c_out, kh, kw, padding)`: odd sizes, batch 1, non-square, 1×1 maps,
+/// kernels larger than the map, rectangular kernels, batches that do not split evenly.
+const SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] = &[
+    (1, 1, 5, 7, 3, 3, 3, 1),
+    (2, 3, 8, 6, 4, 3, 3, 1),
+    (3, 2, 9, 9, 5, 3, 3, 0),
+    (1, 4, 1, 1, 2, 3, 3, 1),
+    (5, 2, 6, 5, 3, 1, 1, 0),
+    (2, 2, 4, 3, 2, 2, 3, 2),
+    (7, 3, 11, 4, 6, 3, 3, 1),
+];
+
+fn reference(x: &Tensor, w: &Tensor, b: Option<&Tensor>, o: ConvOptions) -> Tensor {
+    let mut y = x.conv2d(w, o.padding, 1, 1, 1).unwrap();
+    if let Some(b) = b {
+        y = y.broadcast_add(&b.reshape((1, (), 1, 1)).unwrap()).unwrap();
+    }
+    if o.relu { y.relu().unwrap() } else { y }
+}
+
+/// `max |a − b| / max |b|`.
+fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.dims(), b.dims());
+    let a: Vec<f64> = a
+        .to_dtype(DType::F64)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let b: Vec<f64> = b
+        .to_dtype(DType::F64)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
+    a.iter()
+        .zip(&b)
+        .fold(0f64, |m, (x, y)| m.max((x - y).abs()))
+        / scale
+}
+
+fn options() -> [ConvOptions; 2] {
+    [
+        ConvOptions {
+            padding: 0,
+            relu: false,
+        },
+        ConvOptions {
+            padding: 0,
+            relu: true,
+        },
+    ]
+}
+
+#[test]
+fn forward_equals_candle_conv_bias_relu() {
+    let mut rng = Rng(1);
+    for &(b, ci, h, w, co, kh, kw, pad) in SHAPES {
+        for dtype in [DType::F32, DType::F64] {
+            let x = rng.tensor(&[b, ci, h, w], dtype);
+            let wt = rng.tensor(&[co, ci, kh, kw], dtype);
+            let bias = rng.tensor(&[co], dtype);
+            for o in options() {
+                let o = ConvOptions { padding: pad, ..o };
+                for bias in [None, Some(&bias)] {
+                    let want = reference(&x, &wt, bias, o);
+                    let got = conv2d(&x, &wt, bias, o).unwrap();
+                    let e = rel_err(&got, &want);
+                    let tol = if dtype == DType::F32 { 1e-5 } else { 1e-12 };
+                    assert!(
+                        e <= tol,
+                        "{:?} {o:?} bias {} {dtype:?}: {e}",
+                        (b, ci, h, w, co, kh, kw, pad),
+                        bias.is_some()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Gradients of `sum(conv(x) · r)` for a random `r`, through our op and through candle's.
+fn grads(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    r: &Tensor,
+    o: ConvOptions,
+    ours: bool,
+) -> [Tensor; 3] {
+    let (xv, wv, bv) = (
+        Var::from_tensor(x).unwrap(),
+        Var::from_tensor(w).unwrap(),
+        Var::from_tensor(b).unwrap(),
+    );
+    let y = if ours {
+        conv2d(xv.as_tensor(), wv.as_tensor(), Some(bv.as_tensor()), o).unwrap()
+    } else {
+        reference(xv.as_tensor(), wv.as_tensor(), Some(bv.as_tensor()), o)
+    };
+    let g = (y * r).unwrap().sum_all().unwrap().backward().unwrap();
+    [xv, wv, bv].map(|v| g.get(v.as_tensor()).unwrap().clone())
+}
+
+#[test]
+fn gradients_equal_candle_backward() {
+    let mut rng = Rng(2);
+    for &(b, ci, h, w, co, kh, kw, pad) in SHAPES {
+        let x = rng.tensor(&[b, ci, h, w], DType::F32);
+        let wt = rng.tensor(&[co, ci, kh, kw], DType::F32);
+        let bias = rng.tensor(&[co], DType::F32);
+        for o in options() {
+            let o = ConvOptions { padding: pad, ..o };
+            let y = reference(&x, &wt, Some(&bias), o);
+            let r = rng.tensor(y.dims(), DType::F32);
+            let ours = grads(&x, &wt, &bias, &r, o, true);
+            let theirs = grads(&x, &wt, &bias, &r, o, false);
+            for (name, (a, t)) in ["input", "kernel", "bias"]
+                .iter()
+                .zip(ours.iter().zip(&theirs))
+            {
+                let e = rel_err(a, t);
+                assert!(
+                    e <= 1e-5,
+                    "{name} gradient {:?} {o:?}: {e}",
+                    (b, ci, h, w, co, kh, kw, pad)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gradients_equal_central_finite_differences_in_f64() {
+    let mut rng = Rng(3);
+    for &(b, ci, h, w, co, kh, kw, pad) in &[(2, 2, 5, 4, 3, 3, 3, 1), (1, 1, 3, 6, 2, 3, 2, 0)] {
+        let x = rng.tensor(&[b, ci, h, w], DType::F64);
+        let wt = rng.tensor(&[co, ci, kh, kw], DType::F64);
+        let bias = rng.tensor(&[co], DType::F64);
+        for o in options() {
+            let o = ConvOptions { padding: pad, ..o };
+            let r = rng.tensor(reference(&x, &wt, None, o).dims(), DType::F64);
+            let loss = |x: &Tensor, w: &Tensor, bb: &Tensor| -> f64 {
+                (conv2d(x, w, Some(bb), o).unwrap() * &r)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar()
+                    .unwrap()
+            };
+            let analytic = grads(&x, &wt, &bias, &r, o, true);
+            let eps = 1e-6;
+            let inputs = [&x, &wt, &bias];
+            for (which, grad) in analytic.iter().enumerate() {
+                let base: Vec<f64> = inputs[which].flatten_all().unwrap().to_vec1().unwrap();
+                let g: Vec<f64> = grad.flatten_all().unwrap().to_vec1().unwrap();
+                for i in 0..base.len() {
+                    let shifted = |d: f64| {
+                        let mut v = base.clone();
+                        v[i] += d;
+                        let t = Tensor::from_vec(v, inputs[which].dims(), &Device::Cpu).unwrap();
+                        let mut args = inputs.map(|t| t.clone());
+                        args[which] = t;
+                        loss(&args[0], &args[1], &args[2])
+                    };
+                    let fd = (shifted(eps) - shifted(-eps)) / (2.0 * eps);
+                    assert!(
+                        (fd - g[i]).abs() <= 1e-6 * (1.0 + fd.abs()),
+                        "arg {which} [{i}] {o:?}: fd {fd} vs {}",
+                        g[i]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn thread_counts_and_uneven_batch_splits_give_the_same_result() {
+    let mut rng = Rng(4);
+    let x = rng.tensor(&[5, 3, 7, 6], DType::F64);
+    let w = rng.tensor(&[4, 3, 3, 3], DType::F64);
+    let b = rng.tensor(&[4], DType::F64);
+    let o = ConvOptions::same_relu();
+    let r = rng.tensor(&[5, 4, 7, 6], DType::F64);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let y = conv2d(&x, &w, Some(&b), o).unwrap();
+            let [dx, dw, db] = grads(&x, &w, &b, &r, o, true);
+            [y, dx, dw, db]
+        })
+    };
+    let one = run(1);
+    for threads in [2, 3, 8] {
+        for (a, t) in run(threads).iter().zip(&one) {
+            assert!(rel_err(a, t) <= 1e-13, "{threads} threads");
+        }
+    }
+    // Batch 1 on several threads takes the multi-threaded gemm path.
+    let x1 = x.narrow(0, 0, 1).unwrap();
+    let single = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    let y1 = single.install(|| conv2d(&x1, &w, Some(&b), o).unwrap());
+    assert!(rel_err(&y1, &one[0].narrow(0, 0, 1).unwrap()) <= 1e-13);
+}
+
+#[test]
+fn non_contiguous_inputs_are_handled() {
+    let mut rng = Rng(5);
+    // A 2×3×6×5 input stored as 2×3×5×6 and transposed, and a transposed kernel.
+    let xt = rng.tensor(&[2, 3, 5, 6], DType::F32);
+    let x = xt.transpose(2, 3).unwrap();
+    let wt = rng
+        .tensor(&[4, 3, 3, 3], DType::F32)
+        .transpose(2, 3)
+        .unwrap();
+    assert!(!x.is_contiguous() && !wt.is_contiguous());
+    let o = ConvOptions::same_relu();
+    let got = conv2d(&x, &wt, None, o).unwrap();
+    let want = reference(&x.contiguous().unwrap(), &wt.contiguous().unwrap(), None, o);
+    assert!(rel_err(&got, &want) <= 1e-5);
+}
+
+#[test]
+fn kernel_gradient_alone_when_the_input_is_not_a_variable() {
+    let mut rng = Rng(6);
+    let x = rng.tensor(&[3, 1, 9, 8], DType::F32); // an image batch: no gradient wanted
+    let w = Var::from_tensor(&rng.tensor(&[4, 1, 3, 3], DType::F32)).unwrap();
+    let b = Var::from_tensor(&rng.tensor(&[4], DType::F32)).unwrap();
+    let o = ConvOptions::same_relu();
+    let g = conv2d(&x, w.as_tensor(), Some(b.as_tensor()), o)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let g2 = reference(&x, w.as_tensor(), Some(b.as_tensor()), o)
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert!(g.get(&x).is_none());
+    assert!(
+        rel_err(
+            g.get(w.as_tensor()).unwrap(),
+            g2.get(w.as_tensor()).unwrap()
+        ) <= 1e-5
+    );
+    assert!(
+        rel_err(
+            g.get(b.as_tensor()).unwrap(),
+            g2.get(b.as_tensor()).unwrap()
+        ) <= 1e-5
+    );
+}
+
+#[test]
+fn shape_and_dtype_errors() {
+    let dev = Device::Cpu;
+    let x = Tensor::zeros((1, 2, 4, 4), DType::F32, &dev).unwrap();
+    let o = ConvOptions::same_relu();
+    let w_bad_c = Tensor::zeros((3, 1, 3, 3), DType::F32, &dev).unwrap();
+    assert!(conv2d(&x, &w_bad_c, None, o).is_err());
+    let w = Tensor::zeros((3, 2, 3, 3), DType::F32, &dev).unwrap();
+    let b_bad = Tensor::zeros(2, DType::F32, &dev).unwrap();
+    assert!(conv2d(&x, &w, Some(&b_bad), o).is_err());
+    let w_big = Tensor::zeros((3, 2, 7, 7), DType::F32, &dev).unwrap();
+    assert!(conv2d(&x, &w_big, None, o).is_err());
+    let w64 = Tensor::zeros((3, 2, 3, 3), DType::F64, &dev).unwrap();
+    assert!(conv2d(&x, &w64, None, o).is_err());
+    assert!(conv2d(&x.flatten_all().unwrap(), &w, None, o).is_err());
+}
