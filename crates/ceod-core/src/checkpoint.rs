@@ -64,7 +64,9 @@ impl ModelCard {
         let class_names = if model.num_outputs == 1 {
             vec!["good".into(), "defect".into()]
         } else {
-            (0..model.num_outputs).map(|i| format!("class{i}")).collect()
+            (0..model.num_outputs)
+                .map(|i| format!("class{i}"))
+                .collect()
         };
         Self {
             format_version: FORMAT_VERSION,
@@ -136,11 +138,12 @@ pub fn save_checkpoint(
         tensors.push((name, t.detach().to_device(&Device::Cpu)?.contiguous()?));
     }
     let metadata = HashMap::from([(CARD_KEY.to_string(), json)]);
-    let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
-        .map_err(|source| CheckpointError::Format {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let bytes =
+        safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
+            .map_err(|source| CheckpointError::Format {
+                path: path.to_path_buf(),
+                source,
+            })?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp-{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
@@ -194,7 +197,9 @@ fn card_of(path: &Path, meta: &Metadata) -> Result<ModelCard, CoreError> {
         source,
     };
     let value: serde_json::Value = serde_json::from_str(json).map_err(invalid)?;
-    let version = value.get("format_version").and_then(serde_json::Value::as_u64);
+    let version = value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64);
     match version {
         Some(v) if v == u64::from(FORMAT_VERSION) => {}
         Some(found) => {
@@ -250,7 +255,10 @@ fn weights_of(
     }
     let mut names: Vec<&String> = infos.keys().collect();
     names.sort();
-    if let Some(extra) = names.into_iter().find(|n| !expected.iter().any(|(e, _)| e == *n)) {
+    if let Some(extra) = names
+        .into_iter()
+        .find(|n| !expected.iter().any(|(e, _)| e == *n))
+    {
         return Err(CheckpointError::UnexpectedTensor {
             name: extra.clone(),
             found: infos[extra].shape.clone(),
@@ -264,12 +272,17 @@ fn weights_of(
             .lock()
             .map_err(|_| CoreError::InvalidInput("VarMap lock poisoned".into()))?;
         for (name, _) in &expected {
-            let view = st.tensor(name).map_err(|e| CheckpointError::Tensor(e.into()))?;
+            let view = st
+                .tensor(name)
+                .map_err(|e| CheckpointError::Tensor(e.into()))?;
             let t = candle_core::safetensors::Load::load(&view, device)
                 .map_err(CheckpointError::Tensor)?
                 .to_dtype(DType::F32)
                 .map_err(CheckpointError::Tensor)?;
-            data.insert(name.clone(), Var::from_tensor(&t).map_err(CheckpointError::Tensor)?);
+            data.insert(
+                name.clone(),
+                Var::from_tensor(&t).map_err(CheckpointError::Tensor)?,
+            );
         }
     }
     Ok(varmap)
@@ -305,7 +318,10 @@ pub fn load_checkpoint_trainable(
     let (st, meta) = parse(path, &bytes)?;
     let card = card_of(path, &meta)?;
     let varmap = weights_of(&st, &meta, &card.model, device)?;
-    let net = CeodNet::new(&card.model, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
+    let net = CeodNet::new(
+        &card.model,
+        VarBuilder::from_varmap(&varmap, DType::F32, device),
+    )?;
     Ok((net, varmap, card))
 }
 
@@ -330,4 +346,3 @@ pub fn load_pytorch_weights(
     let net = CeodNet::new(config, VarBuilder::from_varmap(&varmap, DType::F32, device))?;
     Ok((net, varmap))
 }
-

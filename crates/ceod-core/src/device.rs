@@ -51,7 +51,8 @@ impl DeviceSpec {
                 if !candle_core::utils::cuda_is_available() {
                     return Err(CoreError::Device {
                         spec: self.to_string(),
-                        message: "this build has no CUDA support (enable the `cuda` feature)".into(),
+                        message: "this build has no CUDA support (enable the `cuda` feature)"
+                            .into(),
                     });
                 }
                 Device::new_cuda(n).map_err(unavailable)

@@ -74,7 +74,10 @@ impl ModelConfig {
             return bad("in_channels and num_outputs must be at least 1".into());
         }
         if self.widths.is_empty() || self.widths.contains(&0) {
-            return bad(format!("widths must be non-empty and positive, got {:?}", self.widths));
+            return bad(format!(
+                "widths must be non-empty and positive, got {:?}",
+                self.widths
+            ));
         }
         if self.pool.len() != self.widths.len() {
             return bad(format!(
@@ -158,7 +161,13 @@ impl CeodNet {
         let mut convs = Vec::with_capacity(config.widths.len());
         let mut cin = config.in_channels;
         for (i, &w) in config.widths.iter().enumerate() {
-            convs.push(candle_nn::conv2d(cin, w, 3, conv_cfg, vb.pp(format!("conv{}", i + 1)))?);
+            convs.push(candle_nn::conv2d(
+                cin,
+                w,
+                3,
+                conv_cfg,
+                vb.pp(format!("conv{}", i + 1)),
+            )?);
             cin = w;
         }
         let fc = candle_nn::linear(cin, config.num_outputs, vb.pp("fc"))?;
@@ -199,7 +208,9 @@ impl CeodNet {
                 }
                 let bound = 1.0 / (fan_in as f64).sqrt();
                 let n: usize = shape.iter().product();
-                let values: Vec<f64> = (0..n).map(|_| (2.0 * rng.next_f64() - 1.0) * bound).collect();
+                let values: Vec<f64> = (0..n)
+                    .map(|_| (2.0 * rng.next_f64() - 1.0) * bound)
+                    .collect();
                 let t = Tensor::from_vec(values, shape, device)?.to_dtype(dtype)?;
                 data.insert(name, candle_core::Var::from_tensor(&t)?);
             }

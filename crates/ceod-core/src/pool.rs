@@ -84,7 +84,11 @@ fn is_nan<T: PartialOrd>(v: &T) -> bool {
 }
 
 /// Index (into the contiguous input) of the first maximum of each output window, in output order.
-fn argmax_windows<T: WithDType>(src: &[T], dims: (usize, usize, usize, usize), k: usize) -> Vec<usize> {
+fn argmax_windows<T: WithDType>(
+    src: &[T],
+    dims: (usize, usize, usize, usize),
+    k: usize,
+) -> Vec<usize> {
     let (b, c, h, w) = dims;
     let (oh, ow) = (h / k, w / k);
     let mut out = Vec::with_capacity(b * c * oh * ow);
@@ -144,7 +148,10 @@ fn pool_fwd<T: WithDType>(
     let arg = argmax_windows(src, dims, k);
     let out: Vec<T> = arg.iter().map(|&i| src[i]).collect();
     let (b, c, h, w) = dims;
-    Ok((T::to_cpu_storage_owned(out), Shape::from((b, c, h / k, w / k))))
+    Ok((
+        T::to_cpu_storage_owned(out),
+        Shape::from((b, c, h / k, w / k)),
+    ))
 }
 
 fn pool_bwd<T: WithDType>(
@@ -159,7 +166,11 @@ fn pool_bwd<T: WithDType>(
     let dims = l1.shape().dims4()?;
     let arg = argmax_windows(src, dims, k);
     if grad.len() != arg.len() {
-        candle_core::bail!("max_pool backward: gradient has {} values, expected {}", grad.len(), arg.len());
+        candle_core::bail!(
+            "max_pool backward: gradient has {} values, expected {}",
+            grad.len(),
+            arg.len()
+        );
     }
     let mut out = vec![T::from_f64(0.0); src.len()];
     for (&i, &g) in arg.iter().zip(grad) {
@@ -173,11 +184,20 @@ impl CustomOp1 for MaxPool {
         "ceod-max-pool"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         float_dispatch!(storage, self.name(), pool_fwd, storage, layout, self.k)
     }
 
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
         let g = arg.apply_op2_no_bwd(&grad_res.contiguous()?, &MaxPoolGrad { k: self.k })?;
         Ok(Some(g))
     }

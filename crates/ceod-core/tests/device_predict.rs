@@ -24,7 +24,10 @@ fn device_strings_parse() {
     let auto = ceod_core::device("auto").unwrap();
     if !candle_core::utils::cuda_is_available() && !candle_core::utils::metal_is_available() {
         assert!(auto.is_cpu());
-        assert!(matches!(ceod_core::device("cuda:0"), Err(ceod_core::CoreError::Device { .. })));
+        assert!(matches!(
+            ceod_core::device("cuda:0"),
+            Err(ceod_core::CoreError::Device { .. })
+        ));
         assert!(ceod_core::device("metal").is_err());
     }
 }
@@ -33,14 +36,20 @@ fn device_strings_parse() {
 fn predict_binary_is_sigmoid_and_threshold() {
     let (net, _) = CeodNet::seeded(&ModelConfig::ceodnet_s(), 4, DType::F32, &Device::Cpu).unwrap();
     let x = Tensor::rand(0f32, 1., (5, 1, 16, 16), &Device::Cpu).unwrap();
-    let logits = net.forward(&x).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let logits = net
+        .forward(&x)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     let scores: Vec<f32> = logits.iter().map(|l| 1.0 / (1.0 + (-l).exp())).collect();
     let mut sorted = scores.clone();
     sorted.sort_by(f32::total_cmp);
     let t = f64::from(sorted[2]); // three samples at or above, two below
     let p = predict(&net, &x, t).unwrap();
-    for i in 0..5 {
-        assert!((p.scores[i][0] - scores[i]).abs() < 1e-6);
+    for (i, want) in scores.iter().enumerate() {
+        assert!((p.scores[i][0] - want).abs() < 1e-6);
         assert_eq!(p.decisions[i], usize::from(f64::from(p.scores[i][0]) >= t));
     }
     assert_eq!(p.decisions.iter().sum::<usize>(), 3);
@@ -49,7 +58,10 @@ fn predict_binary_is_sigmoid_and_threshold() {
 
 #[test]
 fn predict_multiclass_is_softmax_and_argmax() {
-    let cfg = ModelConfig { num_outputs: 3, ..ModelConfig::ceodnet_s() };
+    let cfg = ModelConfig {
+        num_outputs: 3,
+        ..ModelConfig::ceodnet_s()
+    };
     let (net, _) = CeodNet::seeded(&cfg, 4, DType::F32, &Device::Cpu).unwrap();
     let x = Tensor::rand(0f32, 1., (4, 1, 16, 16), &Device::Cpu).unwrap();
     let logits = net.forward(&x).unwrap().to_vec2::<f32>().unwrap();

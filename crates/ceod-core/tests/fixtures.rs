@@ -44,7 +44,12 @@ fn load(path: PathBuf) -> HashMap<String, Tensor> {
 }
 
 fn vecf(t: &Tensor) -> Vec<f64> {
-    t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+    t.to_dtype(DType::F64)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
 }
 
 /// max |a − b| / max |b|.
@@ -52,19 +57,28 @@ fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.elem_count(), b.elem_count(), "element counts");
     let (a, b) = (vecf(a), vecf(b));
     let scale = b.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
-    let diff = a.iter().zip(&b).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+    let diff = a
+        .iter()
+        .zip(&b)
+        .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
     diff / scale
 }
 
 /// max |a − b| / max |b|, asserted ≤ tol.
 fn assert_close(what: &str, a: &Tensor, b: &Tensor, tol: f64) {
     let e = rel_err(a, b);
-    assert!(e <= tol, "{what}: max |diff| / max |ref| = {e:.3e} > {tol:e}");
+    assert!(
+        e <= tol,
+        "{what}: max |diff| / max |ref| = {e:.3e} > {tol:e}"
+    );
 }
 
 /// Distances live in [0, 1]: max |a − b| asserted ≤ tol (relative to 1).
 fn assert_distance(what: &str, a: &Tensor, b: &Tensor, tol: f64) {
-    let diff = vecf(a).iter().zip(&vecf(b)).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+    let diff = vecf(a)
+        .iter()
+        .zip(&vecf(b))
+        .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
     assert!(diff <= tol, "{what}: max |diff| {diff:.3e} > {tol:e}");
 }
 
@@ -116,13 +130,28 @@ fn forward_values_match_pytorch() {
     ] {
         let c = case(&dir, w, o);
         let out = ceod_loss(&c.net, &c.input, &soft_reference()).unwrap();
-        assert_close(&format!("{w} logits"), &out.logits, &c.oracle["logits"], 1e-4);
+        assert_close(
+            &format!("{w} logits"),
+            &out.logits,
+            &c.oracle["logits"],
+            1e-4,
+        );
         let plain = c.net.forward(&c.input.images).unwrap();
         assert_close(&format!("{w} forward"), &plain, &c.oracle["logits"], 1e-4);
-        assert_close(&format!("{w} cam"), out.cam.as_ref().unwrap(), &c.oracle["cam"], 1e-4);
+        assert_close(
+            &format!("{w} cam"),
+            out.cam.as_ref().unwrap(),
+            &c.oracle["cam"],
+            1e-4,
+        );
         let soft: Vec<f64> = out.parts.soft_d.iter().map(|d| d.unwrap()).collect();
         let soft = Tensor::new(soft, &Device::Cpu).unwrap();
-        assert_distance(&format!("{w} soft_d"), &soft, &c.oracle["soft_overlap_d"], 1e-4);
+        assert_distance(
+            &format!("{w} soft_d"),
+            &soft,
+            &c.oracle["soft_overlap_d"],
+            1e-4,
+        );
         let bce = c.oracle["bce"].to_vec1::<f32>().unwrap()[0] as f64;
         let ceod = c.oracle["ceod"].to_vec1::<f32>().unwrap()[0] as f64;
         assert_scalar(&format!("{w} bce"), out.parts.ce, bce, 1e-4);
@@ -135,7 +164,11 @@ fn forward_values_match_pytorch() {
 fn bce_of_oracle_logits_matches() {
     let Some(dir) = fixtures() else { return };
     let batch = load(dir.join("batch.safetensors"));
-    for o in ["oracle_out.safetensors", "oracle_out_bce20.safetensors", "oracle_out_bce40.safetensors"] {
+    for o in [
+        "oracle_out.safetensors",
+        "oracle_out_bce20.safetensors",
+        "oracle_out_bce40.safetensors",
+    ] {
         let oracle = load(dir.join(o));
         let bce = bce_with_logits(&oracle["logits"], &batch["labels"], &BceOptions::default())
             .unwrap()
@@ -152,13 +185,26 @@ fn bce_of_oracle_logits_matches() {
 fn exact_and_soft_distance_on_oracle_cam() {
     let Some(dir) = fixtures() else { return };
     let batch = load(dir.join("batch.safetensors"));
-    for o in ["oracle_out.safetensors", "oracle_out_bce20.safetensors", "oracle_out_bce40.safetensors"] {
+    for o in [
+        "oracle_out.safetensors",
+        "oracle_out_bce20.safetensors",
+        "oracle_out_bce40.safetensors",
+    ] {
         let oracle = load(dir.join(o));
-        let soft = soft_overlap_distance(&oracle["cam"], &batch["masks"], &soft_reference()).unwrap();
-        assert_distance(&format!("{o} soft on oracle cam"), &soft, &oracle["soft_overlap_d"], 1e-5);
+        let soft =
+            soft_overlap_distance(&oracle["cam"], &batch["masks"], &soft_reference()).unwrap();
+        assert_distance(
+            &format!("{o} soft on oracle cam"),
+            &soft,
+            &oracle["soft_overlap_d"],
+            1e-5,
+        );
         let exact = exact_overlap_distance(&oracle["cam"], &batch["masks"], &soft_reference());
         if !cfg!(feature = "overlap") {
-            assert!(matches!(exact, Err(ceod_core::CoreError::OverlapFeatureDisabled { .. })));
+            assert!(matches!(
+                exact,
+                Err(ceod_core::CoreError::OverlapFeatureDisabled { .. })
+            ));
             eprintln!("SKIP exact part: build with --features overlap");
             continue;
         }
@@ -175,14 +221,27 @@ fn exact_and_soft_distance_on_oracle_cam() {
 #[test]
 fn straight_through_value_is_paper_ceod() {
     let Some(dir) = fixtures() else { return };
-    let c = case(&dir, "weights_bce20.safetensors", "oracle_out_bce20.safetensors");
-    let out = ceod_loss(&c.net, &c.input, &CeodOptions::reference(OverlapMode::StraightThrough)).unwrap();
+    let c = case(
+        &dir,
+        "weights_bce20.safetensors",
+        "oracle_out_bce20.safetensors",
+    );
+    let out = ceod_loss(
+        &c.net,
+        &c.input,
+        &CeodOptions::reference(OverlapMode::StraightThrough),
+    )
+    .unwrap();
     let exact = vecf(&c.oracle["exact_overlap_d"]);
     let bce = c.oracle["bce"].to_vec1::<f32>().unwrap()[0] as f64;
     let mean = exact.iter().sum::<f64>() / exact.len() as f64;
     assert_scalar("ST total", out.parts.total, bce + mean, 1e-4);
     let ours: Vec<f64> = out.parts.exact_d.iter().map(|d| d.unwrap()).collect();
-    let worst = ours.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let worst = ours
+        .iter()
+        .zip(&exact)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
     assert!(worst < 1e-3, "exact distance on our own cam: worst {worst}");
 }
 
@@ -196,8 +255,14 @@ fn straight_through_value_is_paper_ceod() {
 /// in f64, or in f32 with maxima within 1e-6 relative counted as ties. So the routing, not the
 /// maths, is the difference; these get 2e-3.
 fn grad_tolerance(weights: &str, name: &str) -> f64 {
-    let behind_pools = ["conv1.", "conv2.", "conv3."].iter().any(|p| name.starts_with(p));
-    if weights != "weights.safetensors" && behind_pools { 2e-3 } else { 1e-4 }
+    let behind_pools = ["conv1.", "conv2.", "conv3."]
+        .iter()
+        .any(|p| name.starts_with(p));
+    if weights != "weights.safetensors" && behind_pools {
+        2e-3
+    } else {
+        1e-4
+    }
 }
 
 /// Gradients of BCE and of CEOD (soft), and one Adam step (candle-nn's AdamW, weight decay 0).
@@ -219,23 +284,42 @@ fn gradients_and_adam_step_match_pytorch() {
         };
         // BCE alone
         let logits = c.net.forward(&c.input.images).unwrap();
-        let Targets::Binary(labels) = &c.input.targets else { unreachable!() };
+        let Targets::Binary(labels) = &c.input.targets else {
+            unreachable!()
+        };
         let bce = bce_with_logits(&logits, labels, &BceOptions::default()).unwrap();
         let g = bce.backward().unwrap();
         for (name, var) in &params {
-            let got = g.get(var).unwrap_or_else(|| panic!("no bce gradient for {name}"));
+            let got = g
+                .get(var)
+                .unwrap_or_else(|| panic!("no bce gradient for {name}"));
             let want = &c.oracle[&format!("grad_bce.{name}")];
-            assert_close(&format!("{w} grad_bce.{name}"), got, want, grad_tolerance(w, name));
+            assert_close(
+                &format!("{w} grad_bce.{name}"),
+                got,
+                want,
+                grad_tolerance(w, name),
+            );
         }
         // CEOD (soft; straight-through has the same gradient)
         let out = ceod_loss(&c.net, &c.input, &soft_reference()).unwrap();
         let g = out.total.backward().unwrap();
         for (name, var) in &params {
-            let got = g.get(var).unwrap_or_else(|| panic!("no ceod gradient for {name}"));
+            let got = g
+                .get(var)
+                .unwrap_or_else(|| panic!("no ceod gradient for {name}"));
             let want = &c.oracle[&format!("grad_ceod.{name}")];
-            assert_close(&format!("{w} grad_ceod.{name}"), got, want, grad_tolerance(w, name));
+            assert_close(
+                &format!("{w} grad_ceod.{name}"),
+                got,
+                want,
+                grad_tolerance(w, name),
+            );
         }
-        let before: Vec<Tensor> = params.iter().map(|(_, v)| v.as_tensor().copy().unwrap()).collect();
+        let before: Vec<Tensor> = params
+            .iter()
+            .map(|(_, v)| v.as_tensor().copy().unwrap())
+            .collect();
         let mut opt = AdamW::new(
             params.iter().map(|(_, v)| v.clone()).collect(),
             ParamsAdamW {
@@ -250,11 +334,18 @@ fn gradients_and_adam_step_match_pytorch() {
         opt.step(&g).unwrap();
         for ((name, var), p0) in params.iter().zip(&before) {
             let want = &c.oracle[&format!("adam1_ceod.{name}")];
-            assert_close(&format!("{w} adam1_ceod.{name}"), var.as_tensor(), want, 1e-4);
+            assert_close(
+                &format!("{w} adam1_ceod.{name}"),
+                var.as_tensor(),
+                want,
+                1e-4,
+            );
             // The step itself, lr · g/(|g| + eps) ≈ ±1e-3 per element, to 1 % of lr.
             let step = (var.as_tensor() - p0).unwrap();
             let want_step = (want - p0).unwrap();
-            let diff = vecf(&(step - want_step).unwrap()).into_iter().fold(0f64, |m, v| m.max(v.abs()));
+            let diff = vecf(&(step - want_step).unwrap())
+                .into_iter()
+                .fold(0f64, |m, v| m.max(v.abs()));
             assert!(diff <= 1e-5, "{w} adam step of {name}: max |diff| {diff:e}");
         }
     }

@@ -15,7 +15,9 @@ fn lcg(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (s >> 40) as f32 / (1u64 << 24) as f32
         })
         .collect()
@@ -27,13 +29,16 @@ fn toy() -> (Tensor, Tensor) {
     let mut img = vec![0f32; B * S * S];
     let mut mask = vec![0f32; B * S * S];
     let corners = [(4, 6), (18, 3), (10, 20), (22, 22)];
-    for b in 0..B {
-        let (cx, cy) = corners[b];
+    for (b, &(cx, cy)) in corners.iter().enumerate() {
         for y in 0..S {
             for x in 0..S {
                 let i = b * S * S + y * S + x;
                 let inside = (cx..cx + 8).contains(&x) && (cy..cy + 8).contains(&y);
-                img[i] = if inside { 0.1 * noise[i] } else { 0.4 + 0.6 * noise[i] };
+                img[i] = if inside {
+                    0.1 * noise[i]
+                } else {
+                    0.4 + 0.6 * noise[i]
+                };
                 mask[i] = if inside { 1.0 } else { 0.0 };
             }
         }
@@ -61,11 +66,22 @@ fn descent_on_the_overlap_term_moves_the_cam_into_the_mask() {
         masks: Some(masks),
         has_mask: None,
     };
-    let opts = CeodOptions { mode: OverlapMode::StraightThrough, ..Default::default() };
+    let opts = CeodOptions {
+        mode: OverlapMode::StraightThrough,
+        ..Default::default()
+    };
     let mean_exact = |o: &ceod_core::CeodOutput| {
         o.parts.exact_d.iter().map(|d| d.unwrap()).sum::<f64>() / B as f64
     };
-    let mut opt = AdamW::new(vm.all_vars(), ParamsAdamW { lr: 1e-3, weight_decay: 0.0, ..Default::default() }).unwrap();
+    let mut opt = AdamW::new(
+        vm.all_vars(),
+        ParamsAdamW {
+            lr: 1e-3,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let first = ceod_loss(&net, &input, &opts).unwrap();
     let start = mean_exact(&first);
     assert!(start > 0.8, "the toy must start outside the mask: {start}");
@@ -74,7 +90,10 @@ fn descent_on_the_overlap_term_moves_the_cam_into_the_mask() {
         let out = ceod_loss(&net, &input, &opts).unwrap();
         last = mean_exact(&out);
         if step % 5 == 0 {
-            eprintln!("step {step}: exact {last:.3}, soft {:.3}", out.parts.soft_d.iter().map(|d| d.unwrap()).sum::<f64>() / B as f64);
+            eprintln!(
+                "step {step}: exact {last:.3}, soft {:.3}",
+                out.parts.soft_d.iter().map(|d| d.unwrap()).sum::<f64>() / B as f64
+            );
         }
         if last < 0.2 {
             break;

@@ -198,7 +198,13 @@ pub fn ceod_loss<M: CamModel + ?Sized>(
     } else {
         features.clone()
     };
-    let cam = training_cam(model, &cam_features, &classes, (height, width), options.norm_eps)?;
+    let cam = training_cam(
+        model,
+        &cam_features,
+        &classes,
+        (height, width),
+        options.norm_eps,
+    )?;
 
     let soft = soft_overlap_distance(&cam, &masks, options)?;
     let soft_v = soft.to_dtype(DType::F64)?.to_vec1::<f64>()?;

@@ -31,21 +31,41 @@ pub fn exact_overlap_distance(
         )));
     }
     let (b, h, w) = cam.dims3()?;
-    let cam_v = cam.detach().to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
-    let mask_v = masks.detach().to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
+    let cam_v = cam
+        .detach()
+        .to_dtype(DType::F64)?
+        .flatten_all()?
+        .to_vec1::<f64>()?;
+    let mask_v = masks
+        .detach()
+        .to_dtype(DType::F64)?
+        .flatten_all()?
+        .to_vec1::<f64>()?;
     let n = h * w;
     let mut out = vec![None; b];
     let mut polygon_samples = Vec::new();
     for (i, slot) in out.iter_mut().enumerate() {
         let c = &cam_v[i * n..(i + 1) * n];
-        let m: Vec<bool> = mask_v[i * n..(i + 1) * n].iter().map(|&v| v > 0.5).collect();
+        let m: Vec<bool> = mask_v[i * n..(i + 1) * n]
+            .iter()
+            .map(|&v| v > 0.5)
+            .collect();
         if !m.iter().any(|&v| v) {
             continue;
         }
         if options.coefficient == Coefficient::Energy {
             let total: f64 = c.iter().sum();
-            let inside: f64 = c.iter().zip(&m).filter(|(_, in_m)| **in_m).map(|(v, _)| v).sum();
-            *slot = Some(if total > 0.0 { 1.0 - inside / total } else { 1.0 });
+            let inside: f64 = c
+                .iter()
+                .zip(&m)
+                .filter(|(_, in_m)| **in_m)
+                .map(|(v, _)| v)
+                .sum();
+            *slot = Some(if total > 0.0 {
+                1.0 - inside / total
+            } else {
+                1.0
+            });
         } else {
             polygon_samples.push((i, c, m));
         }
@@ -68,9 +88,11 @@ fn polygon_distances(
     use super::options::RegionKind;
     use ceod_geometry as geometry;
 
-    let geo_err = |sample: usize| move |e: geometry::GeometryError| CoreError::Geometry {
-        sample,
-        message: e.to_string(),
+    let geo_err = |sample: usize| {
+        move |e: geometry::GeometryError| CoreError::Geometry {
+            sample,
+            message: e.to_string(),
+        }
     };
     let mut heats = Vec::with_capacity(samples.len());
     let mut masks = Vec::with_capacity(samples.len());

@@ -69,4 +69,3 @@ pub fn soft_overlap_distance(
     };
     Ok(coeff.affine(-1.0, 1.0)?)
 }
-
