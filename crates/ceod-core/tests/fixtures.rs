@@ -119,44 +119,45 @@ fn soft_reference() -> CeodOptions {
     CeodOptions::reference(OverlapMode::Soft)
 }
 
-/// Forward values for each weight file: logits, CAM, soft distance, BCE, CEOD.
+/// Forward values: logits, CAM, soft distance, BCE, CEOD.
+fn check_forward(w: &str, c: &Case, out: &ceod_core::CeodOutput) {
+    assert_close(
+        &format!("{w} logits"),
+        &out.logits,
+        &c.oracle["logits"],
+        1e-4,
+    );
+    assert_close(
+        &format!("{w} cam"),
+        out.cam.as_ref().unwrap(),
+        &c.oracle["cam"],
+        1e-4,
+    );
+    let soft: Vec<f64> = out.parts.soft_d.iter().map(|d| d.unwrap()).collect();
+    let soft = Tensor::new(soft, &Device::Cpu).unwrap();
+    assert_distance(
+        &format!("{w} soft_d"),
+        &soft,
+        &c.oracle["soft_overlap_d"],
+        1e-4,
+    );
+    let bce = c.oracle["bce"].to_vec1::<f32>().unwrap()[0] as f64;
+    let ceod = c.oracle["ceod"].to_vec1::<f32>().unwrap()[0] as f64;
+    assert_scalar(&format!("{w} bce"), out.parts.ce, bce, 1e-4);
+    assert_scalar(&format!("{w} ceod"), out.parts.total, ceod, 1e-4);
+}
+
+/// Forward values for the `bce40` weights (the other two files are checked with their
+/// gradients below), and the plain `Module::forward`.
 #[test]
 fn forward_values_match_pytorch() {
     let Some(dir) = fixtures() else { return };
-    for (w, o) in [
-        ("weights.safetensors", "oracle_out.safetensors"),
-        ("weights_bce20.safetensors", "oracle_out_bce20.safetensors"),
-        ("weights_bce40.safetensors", "oracle_out_bce40.safetensors"),
-    ] {
-        let c = case(&dir, w, o);
-        let out = ceod_loss(&c.net, &c.input, &soft_reference()).unwrap();
-        assert_close(
-            &format!("{w} logits"),
-            &out.logits,
-            &c.oracle["logits"],
-            1e-4,
-        );
-        let plain = c.net.forward(&c.input.images).unwrap();
-        assert_close(&format!("{w} forward"), &plain, &c.oracle["logits"], 1e-4);
-        assert_close(
-            &format!("{w} cam"),
-            out.cam.as_ref().unwrap(),
-            &c.oracle["cam"],
-            1e-4,
-        );
-        let soft: Vec<f64> = out.parts.soft_d.iter().map(|d| d.unwrap()).collect();
-        let soft = Tensor::new(soft, &Device::Cpu).unwrap();
-        assert_distance(
-            &format!("{w} soft_d"),
-            &soft,
-            &c.oracle["soft_overlap_d"],
-            1e-4,
-        );
-        let bce = c.oracle["bce"].to_vec1::<f32>().unwrap()[0] as f64;
-        let ceod = c.oracle["ceod"].to_vec1::<f32>().unwrap()[0] as f64;
-        assert_scalar(&format!("{w} bce"), out.parts.ce, bce, 1e-4);
-        assert_scalar(&format!("{w} ceod"), out.parts.total, ceod, 1e-4);
-    }
+    let w = "weights_bce40.safetensors";
+    let c = case(&dir, w, "oracle_out_bce40.safetensors");
+    let out = ceod_loss(&c.net, &c.input, &soft_reference()).unwrap();
+    check_forward(w, &c, &out);
+    let plain = c.net.forward(&c.input.images).unwrap();
+    assert_close(&format!("{w} forward"), &plain, &c.oracle["logits"], 1e-4);
 }
 
 /// The BCE of the oracle's own logits (independent of the network).
@@ -265,7 +266,8 @@ fn grad_tolerance(weights: &str, name: &str) -> f64 {
     }
 }
 
-/// Gradients of BCE and of CEOD (soft), and one Adam step (candle-nn's AdamW, weight decay 0).
+/// Forward values, gradients of BCE and of CEOD (soft), and one Adam step (candle-nn's AdamW,
+/// weight decay 0), for the init and `bce20` weights.
 #[test]
 fn gradients_and_adam_step_match_pytorch() {
     let Some(dir) = fixtures() else { return };
@@ -282,13 +284,11 @@ fn gradients_and_adam_step_match_pytorch() {
                 .map(|(n, _)| (n.clone(), data[&n].clone()))
                 .collect()
         };
-        // BCE alone
-        let logits = c.net.forward(&c.input.images).unwrap();
-        let Targets::Binary(labels) = &c.input.targets else {
-            unreachable!()
-        };
-        let bce = bce_with_logits(&logits, labels, &BceOptions::default()).unwrap();
-        let g = bce.backward().unwrap();
+        // One forward pass: its values, then the gradients of its BCE part and of the whole
+        // (soft; straight-through has the same gradient).
+        let out = ceod_loss(&c.net, &c.input, &soft_reference()).unwrap();
+        check_forward(w, &c, &out);
+        let g = out.ce.backward().unwrap();
         for (name, var) in &params {
             let got = g
                 .get(var)
@@ -301,8 +301,6 @@ fn gradients_and_adam_step_match_pytorch() {
                 grad_tolerance(w, name),
             );
         }
-        // CEOD (soft; straight-through has the same gradient)
-        let out = ceod_loss(&c.net, &c.input, &soft_reference()).unwrap();
         let g = out.total.backward().unwrap();
         for (name, var) in &params {
             let got = g
