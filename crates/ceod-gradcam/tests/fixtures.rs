@@ -66,6 +66,25 @@ fn explain_matches_the_pytorch_reference() {
 }
 
 #[test]
+fn channels_last_forward_of_the_support_model_matches_the_reference() {
+    // The bench's faster ceodnet-s forward must compute the same features.
+    let Some(dir) = fixtures_dir() else { return };
+    let images = load(&dir.join("batch.safetensors"))["images"].clone();
+    let (weights, oracle) = CASES[1];
+    let mut model = CeodNetS::load(&dir.join(weights), &Device::Cpu).unwrap();
+    model.forward = support::ceodnet::Forward::ChannelsLast;
+    let want = load(&dir.join(oracle));
+    assert_close(
+        "features",
+        &model.features(&images).unwrap(),
+        &want["features"],
+        1e-4,
+    );
+    let e = explain(&model, &images, &Target::Binary, &CamOptions::default()).unwrap();
+    assert_close("cam", &e.cam, &want["cam"], 1e-4);
+}
+
+#[test]
 fn backward_path_matches_the_reference_alpha() {
     // The reference obtains alpha with autograd; so does the backward path (no linear head used).
     let Some(dir) = fixtures_dir() else { return };
