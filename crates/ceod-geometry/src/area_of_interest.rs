@@ -26,6 +26,9 @@ pub struct AreaOfInterest {
     height: usize,
     polygons: MultiPolygon<f64>,
     area: f64,
+    /// The mask it was traced from, if any: lets the overlap intersect with only the part of the
+    /// outline inside the hot region's bounding box (exact, and cheaper).
+    raster: Option<Mask>,
 }
 
 impl AreaOfInterest {
@@ -39,6 +42,7 @@ impl AreaOfInterest {
             height: mask.height(),
             polygons,
             area,
+            raster: Some(mask.clone()),
         }
     }
 
@@ -70,7 +74,41 @@ impl AreaOfInterest {
             height,
             polygons,
             area,
+            raster: None,
         })
+    }
+
+    /// The polygons of `A_gt` that matter for intersecting with a region inside the integer box
+    /// `[x0, x1] × [y0, y1]`: for an area traced from a mask, the exact outline of the mask's
+    /// pixels in that window (`A_gt ∩ box`, so `A_d ∩ A_gt` is unchanged for `A_d` inside the
+    /// box); otherwise all polygons.
+    pub(crate) fn polygons_within(
+        &self,
+        x0: f64,
+        y0: f64,
+        x1: f64,
+        y1: f64,
+    ) -> std::borrow::Cow<'_, MultiPolygon<f64>> {
+        use geo::MapCoordsInPlace;
+        let Some(mask) = &self.raster else {
+            return std::borrow::Cow::Borrowed(&self.polygons);
+        };
+        let clamp = |v: f64, hi: usize| v.max(0.0).min(hi as f64) as usize;
+        let (cx0, cy0) = (
+            clamp(x0.floor(), self.width),
+            clamp(y0.floor(), self.height),
+        );
+        let (cx1, cy1) = (clamp(x1.ceil(), self.width), clamp(y1.ceil(), self.height));
+        let Some(window) = mask.crop(cx0, cy0, cx1, cy1) else {
+            return std::borrow::Cow::Owned(MultiPolygon::new(vec![]));
+        };
+        let mut polys = pixel_outline(&window);
+        let (dx, dy) = (cx0 as f64, cy0 as f64);
+        polys.map_coords_in_place(|c| geo::Coord {
+            x: c.x + dx,
+            y: c.y + dy,
+        });
+        std::borrow::Cow::Owned(polys)
     }
 
     /// Image width in pixels.

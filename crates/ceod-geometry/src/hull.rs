@@ -81,11 +81,10 @@ fn row_extreme_corners(rows: impl Iterator<Item = (u32, u32, u32)>) -> Vec<Corne
 /// One convex hull around all inside pixels of `mask` (over their corners), as a ring; empty for
 /// an empty mask. Always a proper polygon (area >= 1) otherwise.
 pub(crate) fn mask_hull(mask: &Mask) -> Vec<Corner> {
+    let (runs, row_start) = Components::runs_of(mask);
     let rows = (0..mask.height()).filter_map(|y| {
-        let row = mask.row(y);
-        let l = row.iter().position(|&v| v)?;
-        let r = row.iter().rposition(|&v| v)?;
-        Some((y as u32, l as u32, r as u32 + 1))
+        let row = &runs[row_start[y]..row_start[y + 1]];
+        Some((y as u32, row.first()?.x0, row.last()?.x1))
     });
     let mut pts = row_extreme_corners(rows);
     convex_hull(&mut pts)

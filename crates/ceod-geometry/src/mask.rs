@@ -105,6 +105,23 @@ impl Mask {
         &self.values[y * self.width..(y + 1) * self.width]
     }
 
+    /// The window `[x0, x1) × [y0, y1)` as a mask of its own (clamped to the mask).
+    pub(crate) fn crop(&self, x0: usize, y0: usize, x1: usize, y1: usize) -> Option<Mask> {
+        let (x1, y1) = (x1.min(self.width), y1.min(self.height));
+        if x0 >= x1 || y0 >= y1 {
+            return None;
+        }
+        let mut values = Vec::with_capacity((x1 - x0) * (y1 - y0));
+        for y in y0..y1 {
+            values.extend_from_slice(&self.row(y)[x0..x1]);
+        }
+        Some(Mask {
+            width: x1 - x0,
+            height: y1 - y0,
+            values,
+        })
+    }
+
     /// Number of pixels inside (`true`).
     pub fn count(&self) -> usize {
         self.values.iter().filter(|&&v| v).count()

@@ -175,7 +175,20 @@ pub fn overlap_with_area(
     options: &OverlapOptions,
 ) -> Result<Overlap> {
     let detected = detected_region(heat, area.width(), area.height(), options)?;
-    Ok(overlap_of_polygons(&detected, area.polygons()))
+    let Some(bbox) = detected.bounding_rect() else {
+        return Ok(Overlap {
+            intersection: 0.0,
+            detected: 0.0,
+            mask: area.area(),
+        });
+    };
+    // Only the part of A_gt inside A_d's bounding box can meet A_d.
+    let near = area.polygons_within(bbox.min().x, bbox.min().y, bbox.max().x, bbox.max().y);
+    let o = overlap_of_polygons(&detected, &near);
+    Ok(Overlap {
+        mask: area.area(),
+        ..o
+    })
 }
 
 /// The three areas of two (valid) multipolygons with geo's boolean intersection and areas. The
