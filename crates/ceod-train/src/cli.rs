@@ -58,6 +58,12 @@ pub struct InputArgs {
     /// Keep the aspect ratio and pad (letterbox) instead of stretching.
     #[arg(long)]
     pub letterbox: bool,
+    /// Mean subtracted from pixel values in [0, 1] (every channel).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub mean: f32,
+    /// Standard deviation pixel values are divided by after the mean.
+    #[arg(long, default_value_t = 1.0)]
+    pub std: f32,
 }
 
 /// How the overlap term enters the loss.
@@ -333,13 +339,13 @@ pub struct DemoArgs {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Epochs of each model (default 12, quick 1).
+    /// Epochs of each model (default 10, quick 1).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Training images (default 320, quick 32).
+    /// Training images (default 256, quick 24).
     #[arg(long)]
     pub n_train: Option<usize>,
-    /// Image size in pixels, square (default 64, quick 32).
+    /// Image size in pixels, square (default 48, quick 32).
     #[arg(long)]
     pub size: Option<u32>,
     /// Weight of the overlap term of the CEOD model.

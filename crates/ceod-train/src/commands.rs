@@ -452,9 +452,9 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
         )
     } else {
         (
-            a.epochs.unwrap_or(12),
-            a.n_train.unwrap_or(320),
-            a.size.unwrap_or(64),
+            a.epochs.unwrap_or(10),
+            a.n_train.unwrap_or(256),
+            a.size.unwrap_or(48),
         )
     };
     let n_test = if a.quick { 16 } else { 200 };
@@ -472,9 +472,9 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
             "--epochs".into(),
             epochs.to_string(),
             "--batch-size".into(),
-            "32".into(),
+            "16".into(),
             "--lr".into(),
-            "2e-3".into(),
+            "3e-3".into(),
             "--omega".into(),
             omega.to_string(),
             "--seed".into(),

@@ -119,11 +119,11 @@ pub fn encode_png_rgb(buf: &[u8], width: u32, height: u32) -> anyhow::Result<Vec
     Ok(out)
 }
 
+/// One chart: its file stem, its series and its fixed y range (`None`: fitted to the data).
+pub type Chart<'a> = (&'a str, Vec<Series>, Option<(f64, f64)>);
+
 /// Writes one chart per group into `dir` (`<group>.png`) and a `README.txt` naming the colours.
-pub fn write_curves(
-    dir: &Path,
-    groups: &[(&str, Vec<Series>, Option<(f64, f64)>)],
-) -> anyhow::Result<()> {
+pub fn write_curves(dir: &Path, groups: &[Chart<'_>]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut legend = String::from(
         "Training curves: x = epoch (first to last), y = value; faint lines at quarters of the y range.\n",
