@@ -4,6 +4,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use ceod_core::cpu::{ConvOptions, conv2d};
+use ceod_core::max_pool;
 
 /// A small seeded generator (SplitMix64) for the random inputs.
 struct Rng(u64);
@@ -29,7 +30,10 @@ impl Rng {
 
 /// `(batch, c_in, h, w, c_out, kh, kw, padding)`: odd sizes, batch 1, non-square, 1×1 maps,
 /// kernels larger than the map, rectangular kernels, batches that do not split evenly.
-const SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] = &[
+/// `(batch, c_in, h, w, c_out, kh, kw, padding)`.
+type Case = (usize, usize, usize, usize, usize, usize, usize, usize);
+
+const SHAPES: &[Case] = &[
     (1, 1, 5, 7, 3, 3, 3, 1),
     (2, 3, 8, 6, 4, 3, 3, 1),
     (3, 2, 9, 9, 5, 3, 3, 0),
@@ -39,12 +43,19 @@ const SHAPES: &[(usize, usize, usize, usize, usize, usize, usize, usize)] = &[
     (7, 3, 11, 4, 6, 3, 3, 1),
 ];
 
+/// candle's conv2d, broadcast bias, ReLU, and ceod-core's `max_pool` (first maximum per window).
 fn reference(x: &Tensor, w: &Tensor, b: Option<&Tensor>, o: ConvOptions) -> Tensor {
     let mut y = x.conv2d(w, o.padding, 1, 1, 1).unwrap();
     if let Some(b) = b {
         y = y.broadcast_add(&b.reshape((1, (), 1, 1)).unwrap()).unwrap();
     }
-    if o.relu { y.relu().unwrap() } else { y }
+    if o.relu {
+        y = y.relu().unwrap();
+    }
+    match o.pool {
+        Some(k) => max_pool(&y, k).unwrap(),
+        None => y,
+    }
 }
 
 /// `max |a − b| / max |b|`.
@@ -71,17 +82,25 @@ fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
         / scale
 }
 
-fn options() -> [ConvOptions; 2] {
-    [
-        ConvOptions {
-            padding: 0,
-            relu: false,
-        },
-        ConvOptions {
-            padding: 0,
-            relu: true,
-        },
-    ]
+/// Every epilogue whose pool fits an `oh × ow` output, with the given padding.
+fn options(padding: usize, oh: usize, ow: usize) -> Vec<ConvOptions> {
+    let mut out = Vec::new();
+    for relu in [false, true] {
+        for pool in [None, Some(2), Some(3)] {
+            if pool.is_none_or(|k| k <= oh && k <= ow) {
+                out.push(ConvOptions {
+                    padding,
+                    relu,
+                    pool,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn out_size(h: usize, w: usize, kh: usize, kw: usize, pad: usize) -> (usize, usize) {
+    (h + 2 * pad + 1 - kh, w + 2 * pad + 1 - kw)
 }
 
 #[test]
@@ -92,8 +111,8 @@ fn forward_equals_candle_conv_bias_relu() {
             let x = rng.tensor(&[b, ci, h, w], dtype);
             let wt = rng.tensor(&[co, ci, kh, kw], dtype);
             let bias = rng.tensor(&[co], dtype);
-            for o in options() {
-                let o = ConvOptions { padding: pad, ..o };
+            let (oh, ow) = out_size(h, w, kh, kw, pad);
+            for o in options(pad, oh, ow) {
                 for bias in [None, Some(&bias)] {
                     let want = reference(&x, &wt, bias, o);
                     let got = conv2d(&x, &wt, bias, o).unwrap();
@@ -141,8 +160,8 @@ fn gradients_equal_candle_backward() {
         let x = rng.tensor(&[b, ci, h, w], DType::F32);
         let wt = rng.tensor(&[co, ci, kh, kw], DType::F32);
         let bias = rng.tensor(&[co], DType::F32);
-        for o in options() {
-            let o = ConvOptions { padding: pad, ..o };
+        let (oh, ow) = out_size(h, w, kh, kw, pad);
+        for o in options(pad, oh, ow) {
             let y = reference(&x, &wt, Some(&bias), o);
             let r = rng.tensor(y.dims(), DType::F32);
             let ours = grads(&x, &wt, &bias, &r, o, true);
@@ -165,12 +184,16 @@ fn gradients_equal_candle_backward() {
 #[test]
 fn gradients_equal_central_finite_differences_in_f64() {
     let mut rng = Rng(3);
-    for &(b, ci, h, w, co, kh, kw, pad) in &[(2, 2, 5, 4, 3, 3, 3, 1), (1, 1, 3, 6, 2, 3, 2, 0)] {
+    for &(b, ci, h, w, co, kh, kw, pad) in &[
+        (2, 2, 5, 4, 3, 3, 3, 1),
+        (1, 1, 3, 6, 2, 3, 2, 0),
+        (1, 2, 7, 5, 2, 3, 3, 1),
+    ] {
         let x = rng.tensor(&[b, ci, h, w], DType::F64);
         let wt = rng.tensor(&[co, ci, kh, kw], DType::F64);
         let bias = rng.tensor(&[co], DType::F64);
-        for o in options() {
-            let o = ConvOptions { padding: pad, ..o };
+        let (oh, ow) = out_size(h, w, kh, kw, pad);
+        for o in options(pad, oh, ow) {
             let r = rng.tensor(reference(&x, &wt, None, o).dims(), DType::F64);
             let loss = |x: &Tensor, w: &Tensor, bb: &Tensor| -> f64 {
                 (conv2d(x, w, Some(bb), o).unwrap() * &r)
@@ -213,8 +236,8 @@ fn thread_counts_and_uneven_batch_splits_give_the_same_result() {
     let x = rng.tensor(&[5, 3, 7, 6], DType::F64);
     let w = rng.tensor(&[4, 3, 3, 3], DType::F64);
     let b = rng.tensor(&[4], DType::F64);
-    let o = ConvOptions::same_relu();
-    let r = rng.tensor(&[5, 4, 7, 6], DType::F64);
+    let o = ConvOptions::same_relu_pool(2);
+    let r = rng.tensor(&[5, 4, 3, 3], DType::F64);
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -307,4 +330,92 @@ fn shape_and_dtype_errors() {
     let w64 = Tensor::zeros((3, 2, 3, 3), DType::F64, &dev).unwrap();
     assert!(conv2d(&x, &w64, None, o).is_err());
     assert!(conv2d(&x.flatten_all().unwrap(), &w, None, o).is_err());
+}
+
+#[test]
+fn pooled_gradient_goes_to_the_first_maximum_of_each_window() {
+    // A 1×1 identity kernel: the pool sees the input itself. Windows of 2×2 with ties:
+    // [[3, 3], [3, 1]] → top-left; [[0, 2], [2, 2]] → top-right; [[-1, -1], [5, 5]] → bottom-left;
+    // the last row and column (odd size) are dropped.
+    let x = Tensor::new(
+        &[[[
+            [3f64, 3., 0., 2., 9.],
+            [3., 1., 2., 2., 9.],
+            [-1., -1., 4., 7., 9.],
+            [5., 5., 7., 4., 9.],
+            [9., 9., 9., 9., 9.],
+        ]]],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let xv = Var::from_tensor(&x).unwrap();
+    let w = Tensor::ones((1, 1, 1, 1), DType::F64, &Device::Cpu).unwrap();
+    for relu in [false, true] {
+        let o = ConvOptions {
+            padding: 0,
+            relu,
+            pool: Some(2),
+        };
+        let y = conv2d(xv.as_tensor(), &w, None, o).unwrap();
+        assert_eq!(
+            y.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+            vec![3., 2., 5., 7.]
+        );
+        let g = y.sum_all().unwrap().backward().unwrap();
+        let dx: Vec<Vec<f64>> = g
+            .get(xv.as_tensor())
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        // One 1 per window, at the first maximum in row-major order; 0 elsewhere.
+        let want = [
+            [1., 0., 0., 1., 0.],
+            [0., 0., 0., 0., 0.],
+            [0., 0., 0., 1., 0.],
+            [1., 0., 0., 0., 0.],
+            [0.; 5],
+        ];
+        assert_eq!(dx, want.map(|r| r.to_vec()).to_vec(), "relu {relu}");
+    }
+    // With the ReLU, a window whose maximum is not positive passes no gradient at all.
+    let neg =
+        Var::from_tensor(&Tensor::new(&[[[[-1f64, -2.], [-3., -1.]]]], &Device::Cpu).unwrap())
+            .unwrap();
+    let y = conv2d(
+        neg.as_tensor(),
+        &w,
+        None,
+        ConvOptions {
+            padding: 0,
+            relu: true,
+            pool: Some(2),
+        },
+    )
+    .unwrap();
+    let g = y.sum_all().unwrap().backward().unwrap();
+    let dx = g
+        .get(neg.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap();
+    assert_eq!(dx, vec![0.0; 4]);
+}
+
+#[test]
+fn pool_windows_that_do_not_fit_are_errors() {
+    let x = Tensor::zeros((1, 1, 4, 4), DType::F32, &Device::Cpu).unwrap();
+    let w = Tensor::zeros((1, 1, 3, 3), DType::F32, &Device::Cpu).unwrap();
+    for k in [0, 5, 17] {
+        let o = ConvOptions {
+            pool: Some(k),
+            ..ConvOptions::same_relu()
+        };
+        assert!(conv2d(&x, &w, None, o).is_err(), "pool {k}");
+    }
 }

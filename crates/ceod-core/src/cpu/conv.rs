@@ -1,5 +1,8 @@
-//! The fused convolution `relu(conv2d(x, w) + b)` (stride 1, zero padding) as a candle custom op
-//! with its own backward pass, built on `im2col`/`col2im` and the `gemm` crate.
+//! The fused block `max_pool(relu(conv2d(x, w) + b))` (stride 1, zero padding; the ReLU and the
+//! pool optional) as a candle custom op with its own backward pass, built on `im2col`/`col2im`
+//! and the `gemm` crate.
+
+use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
@@ -7,9 +10,9 @@ use rayon::prelude::*;
 use super::gemm::{MatRef, Parallelism, matmul};
 use super::im2col::{Geometry, col2im_add, im2col};
 
-/// Options of [`conv2d`]: the zero padding on each side and whether a ReLU follows.
+/// Options of [`conv2d`]: the zero padding, whether a ReLU follows, and an optional max pool.
 ///
-/// The stride and dilation are 1 (the convolutions of `CeodNet`).
+/// The stride and dilation of the convolution are 1 (the convolutions of `CeodNet`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ConvOptions {
     /// Zero padding on every side (1 keeps the size of a 3×3 convolution).
@@ -17,28 +20,45 @@ pub struct ConvOptions {
     /// Apply `max(·, 0)` to the output; its backward lets the gradient through where the output is
     /// positive (PyTorch's rule).
     pub relu: bool,
+    /// Then a `k × k` max pool with stride `k` (`Some(k)`), with the rule of
+    /// [`max_pool`](crate::max_pool): the gradient of a window goes to its first maximum in
+    /// row-major order, rows and columns that do not fill a window are dropped. `k ≤ 16`.
+    pub pool: Option<usize>,
 }
 
 impl ConvOptions {
-    /// A 3×3 "same" convolution followed by a ReLU: `padding = 1, relu = true` (a `CeodNet` block).
+    /// A 3×3 "same" convolution followed by a ReLU: `padding = 1, relu = true`, no pool.
     pub fn same_relu() -> Self {
         Self {
             padding: 1,
             relu: true,
+            pool: None,
+        }
+    }
+
+    /// The same followed by a `k × k` max pool: a pooling `CeodNet` block.
+    pub fn same_relu_pool(k: usize) -> Self {
+        Self {
+            pool: Some(k),
+            ..Self::same_relu()
         }
     }
 }
 
-/// `relu(conv2d(xs, weight) + bias)` (the ReLU and the bias as [`ConvOptions`] and `bias` ask),
-/// stride 1, for `xs` `B × C × H × W`, `weight` `O × C × kh × kw` and `bias` `O`: `B × O × oh × ow`
-/// with `oh = H + 2p − kh + 1`.
+/// The largest pool window: a window offset is stored in one byte.
+const MAX_POOL: usize = 16;
+
+/// `max_pool(relu(conv2d(xs, weight) + bias))` — the ReLU, bias and pool as `options` and `bias`
+/// ask — stride 1, for `xs` `B × C × H × W`, `weight` `O × C × kh × kw` and `bias` `O`:
+/// `B × O × oh × ow` with `oh = H + 2p − kh + 1` (divided by `k`, rounding down, after a pool).
 ///
-/// On the CPU, for `f32` and `f64`, this is one custom op: `im2col` and a `gemm` per image, the
-/// bias and ReLU fused into the same pass, the batch split over rayon's threads; its backward pass
-/// is two more custom ops (the input gradient by `gemm` + `col2im`, the kernel and bias gradients
-/// by `im2col` + `gemm`), and the input gradient is skipped when `xs` needs none. Elsewhere (cuda,
-/// metal, other dtypes) it is candle's `conv2d`, `broadcast_add` and `relu`. Non-contiguous inputs
-/// are made contiguous first.
+/// On the CPU, for `f32` and `f64`, this is one custom op: per image an `im2col` and a `gemm`,
+/// the bias, ReLU and pool fused into the pass over its result (the unpooled map never becomes a
+/// tensor), the batch split over rayon's threads. Its backward pass is two more custom ops: the
+/// input gradient by `gemm` + `col2im` (skipped when `xs` needs no gradient), the kernel and bias
+/// gradients by `im2col` + `gemm`. Elsewhere (cuda, metal, other dtypes) it is candle's `conv2d`,
+/// `broadcast_add`, `relu` and [`max_pool`](crate::max_pool). Non-contiguous inputs are made
+/// contiguous first.
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
@@ -50,12 +70,15 @@ impl ConvOptions {
 /// // Every output pixel of a 3×3 sum over a 2×2 image sees the whole image: 6 − 5 = 1.
 /// let y = conv2d(&x, &w, Some(&b), ConvOptions::same_relu())?;
 /// assert_eq!(y.flatten_all()?.to_vec1::<f32>()?, vec![1., 1., 1., 1.]);
+/// let pooled = conv2d(&x, &w, Some(&b), ConvOptions::same_relu_pool(2))?;
+/// assert_eq!(pooled.dims(), &[1, 1, 1, 1]);
 /// # Ok::<(), candle_core::Error>(())
 /// ```
 ///
 /// # Errors
 /// When `xs` or `weight` is not 4-d, the channels or the bias length do not match, the kernel
-/// does not fit the padded input, or the dtypes differ.
+/// does not fit the padded input, the pool window is 0, above 16 or larger than the map, or the
+/// dtypes differ.
 pub fn conv2d(
     xs: &Tensor,
     weight: &Tensor,
@@ -63,17 +86,26 @@ pub fn conv2d(
     options: ConvOptions,
 ) -> candle_core::Result<Tensor> {
     let g = geometry(xs, weight, options.padding)?;
-    if let Some(b) = bias {
-        if b.dims() != [g.c_out] {
-            candle_core::bail!(
-                "conv2d: bias of shape {:?}, expected [{}]",
-                b.dims(),
-                g.c_out
-            );
-        }
+    if let Some(b) = bias
+        && b.dims() != [g.c_out]
+    {
+        candle_core::bail!(
+            "conv2d: bias of shape {:?}, expected [{}]",
+            b.dims(),
+            g.c_out
+        );
     }
     if xs.dtype() != weight.dtype() || bias.is_some_and(|b| b.dtype() != xs.dtype()) {
         candle_core::bail!("conv2d: input, weight and bias must have one dtype");
+    }
+    if let Some(k) = options.pool
+        && (k == 0 || k > MAX_POOL || k > g.out_h() || k > g.out_w())
+    {
+        candle_core::bail!(
+            "conv2d: pool window {k} does not fit a {}x{} map (at most {MAX_POOL})",
+            g.out_h(),
+            g.out_w()
+        );
     }
     let fast = xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64);
     if !fast {
@@ -92,12 +124,16 @@ pub fn conv2d(
         &bias.contiguous()?,
         ConvOp {
             pad: options.padding,
-            relu: options.relu,
+            epilogue: Epilogue {
+                relu: options.relu,
+                pool: options.pool.unwrap_or(1),
+            },
+            argmax: Mutex::new(None),
         },
     )
 }
 
-/// The same computation from candle's own ops (the path off the CPU, and the reference).
+/// The same computation from candle's own ops (the path off the CPU).
 fn candle_path(
     xs: &Tensor,
     weight: &Tensor,
@@ -108,7 +144,13 @@ fn candle_path(
     if let Some(b) = bias {
         y = y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?;
     }
-    if options.relu { y.relu() } else { Ok(y) }
+    if options.relu {
+        y = y.relu()?;
+    }
+    match options.pool {
+        Some(k) => crate::pool::max_pool(&y, k),
+        None => Ok(y),
+    }
 }
 
 fn geometry(xs: &Tensor, weight: &Tensor, pad: usize) -> candle_core::Result<Geometry> {
@@ -134,23 +176,41 @@ fn geometry(xs: &Tensor, weight: &Tensor, pad: usize) -> candle_core::Result<Geo
     })
 }
 
-/// The forward op: `(x, w, b) -> relu?(conv(x, w) + b)`.
+/// What follows the convolution: the ReLU and a `pool × pool` max pool (`pool = 1`: none).
+#[derive(Debug, Clone, Copy)]
+struct Epilogue {
+    relu: bool,
+    pool: usize,
+}
+
+impl Epilogue {
+    /// Length of one image's output.
+    fn out_len(&self, g: &Geometry) -> usize {
+        g.c_out * (g.out_h() / self.pool) * (g.out_w() / self.pool)
+    }
+}
+
+/// The forward op: `(x, w, b) -> pool(relu?(conv(x, w) + b))`. It keeps the pool's window
+/// choices (one byte per output value) for its backward pass.
 struct ConvOp {
     pad: usize,
-    relu: bool,
+    epilogue: Epilogue,
+    argmax: Mutex<Option<Arc<Vec<u8>>>>,
+}
+
+/// How the output gradient maps back onto the unpooled convolution output.
+#[derive(Clone)]
+struct Scatter {
+    g: Geometry,
+    epilogue: Epilogue,
+    argmax: Option<Arc<Vec<u8>>>,
 }
 
 /// Input gradient: `(grad_out, out, w) -> dx`.
-struct ConvInputGrad {
-    g: Geometry,
-    relu: bool,
-}
+struct ConvInputGrad(Scatter);
 
 /// Kernel and bias gradients: `(grad_out, out, x) -> [dw (O·K) | db (O)]`.
-struct ConvKernelGrad {
-    g: Geometry,
-    relu: bool,
-}
+struct ConvKernelGrad(Scatter);
 
 fn slice<'a, T: WithDType>(
     s: &'a CpuStorage,
@@ -186,86 +246,193 @@ fn inner_parallelism(batch: usize) -> Parallelism {
     }
 }
 
-/// `gm = grad · 1[out > 0]` (or `grad` itself without ReLU) for one image.
-fn masked<'a, T: WithDType>(grad: &'a [T], out: &[T], relu: bool, buf: &'a mut Vec<T>) -> &'a [T] {
-    if !relu {
+#[allow(clippy::eq_op)]
+fn is_nan<T: WithDType>(v: T) -> bool {
+    v != v
+}
+
+/// ReLU that keeps a NaN a NaN (as PyTorch's).
+fn relu<T: WithDType>(v: T) -> T {
+    if v < T::zero() { T::zero() } else { v }
+}
+
+/// Bias, ReLU and pool of one image's convolution output `z` (`O × oh × ow`) into `out`,
+/// recording the pool's window offsets in `arg`.
+fn epilogue<T: WithDType>(
+    z: &mut [T],
+    b: &[T],
+    g: &Geometry,
+    e: Epilogue,
+    out: &mut [T],
+    arg: &mut [u8],
+) {
+    let (oh, ow, n) = (g.out_h(), g.out_w(), g.n());
+    let k = e.pool;
+    if k == 1 {
+        for (row, &bc) in z.chunks_exact_mut(n).zip(b) {
+            if e.relu {
+                row.iter_mut().for_each(|v| *v = relu(*v + bc));
+            } else {
+                row.iter_mut().for_each(|v| *v += bc);
+            }
+        }
+        out.copy_from_slice(z);
+        return;
+    }
+    let (ph, pw) = (oh / k, ow / k);
+    let mut o = 0;
+    for (plane, &bc) in z.chunks_exact(n).zip(b) {
+        for i in 0..ph {
+            for j in 0..pw {
+                // The first maximum in row-major order; a NaN is the maximum (as `max_pool`).
+                let mut best = plane[i * k * ow + j * k];
+                let mut at = 0usize;
+                'win: for di in 0..k {
+                    let row = &plane[(i * k + di) * ow + j * k..][..k];
+                    for (dj, &v) in row.iter().enumerate() {
+                        if is_nan(best) {
+                            break 'win;
+                        }
+                        if v > best || is_nan(v) {
+                            best = v;
+                            at = di * k + dj;
+                        }
+                    }
+                }
+                let v = best + bc;
+                out[o] = if e.relu { relu(v) } else { v };
+                // `at < k·k ≤ 256`.
+                arg[o] = at as u8;
+                o += 1;
+            }
+        }
+    }
+}
+
+/// The gradient with respect to one image's convolution output (`O × oh × ow`, before bias,
+/// ReLU and pool) from the gradient `grad` and value `out` of the op's output.
+fn output_grad<'a, T: WithDType>(
+    grad: &'a [T],
+    out: &[T],
+    arg: &[u8],
+    s: &Scatter,
+    buf: &'a mut Vec<T>,
+) -> &'a [T] {
+    let e = s.epilogue;
+    let zero = T::zero();
+    if e.pool == 1 && !e.relu {
         return grad;
     }
     buf.clear();
-    let zero = T::zero();
-    buf.extend(
-        grad.iter()
-            .zip(out)
-            .map(|(&gv, &o)| if o > zero { gv } else { zero }),
-    );
+    if e.pool == 1 {
+        buf.extend(
+            grad.iter()
+                .zip(out)
+                .map(|(&gv, &o)| if o > zero { gv } else { zero }),
+        );
+        return buf;
+    }
+    let (g, k) = (&s.g, e.pool);
+    let (ow, n) = (g.out_w(), g.n());
+    let (ph, pw) = (g.out_h() / k, ow / k);
+    buf.resize(g.c_out * n, zero);
+    for c in 0..g.c_out {
+        let plane = &mut buf[c * n..(c + 1) * n];
+        let base = c * ph * pw;
+        for i in 0..ph {
+            for j in 0..pw {
+                let p = base + i * pw + j;
+                if !e.relu || out[p] > zero {
+                    let at = usize::from(arg[p]);
+                    plane[(i * k + at / k) * ow + j * k + at % k] = grad[p];
+                }
+            }
+        }
+    }
     buf
 }
 
+/// Forward over the batch: the outputs and the pool's window offsets.
 fn forward<T: WithDType>(
     x: &[T],
     w: &[T],
     b: &[T],
     g: Geometry,
-    relu: bool,
-) -> candle_core::Result<Vec<T>> {
-    let (k, n, il, ol) = (g.k(), g.n(), g.in_len(), g.out_len());
+    e: Epilogue,
+) -> candle_core::Result<(Vec<T>, Vec<u8>)> {
+    let (k, n, il, ol) = (g.k(), g.n(), g.in_len(), e.out_len(&g));
     let zero = T::zero();
     let mut out = vec![zero; g.batch * ol];
+    let mut arg = vec![0u8; if e.pool > 1 { g.batch * ol } else { 0 }];
+    let al = if e.pool > 1 { ol } else { 0 };
     let par = inner_parallelism(g.batch);
-    let run = |xs: &[T], os: &mut [T]| -> candle_core::Result<()> {
+    let run = |xs: &[T], os: &mut [T], args: &mut [u8]| -> candle_core::Result<()> {
         let mut col = vec![zero; k * n];
-        for (xi, oi) in xs.chunks_exact(il).zip(os.chunks_exact_mut(ol)) {
+        let mut z = vec![zero; g.out_len()];
+        for (i, (xi, oi)) in xs.chunks_exact(il).zip(os.chunks_exact_mut(ol)).enumerate() {
             im2col(xi, &g, &mut col);
             matmul(
                 (g.c_out, n, k),
-                oi,
+                &mut z,
                 MatRef::row_major(w, k),
                 MatRef::row_major(&col, n),
                 false,
                 par,
             )?;
-            for (row, &bc) in oi.chunks_exact_mut(n).zip(b) {
-                if relu {
-                    // `t < 0 → 0` keeps a NaN a NaN, as PyTorch's ReLU does.
-                    row.iter_mut()
-                        .for_each(|v| *v = if *v + bc < zero { zero } else { *v + bc });
-                } else {
-                    row.iter_mut().for_each(|v| *v += bc);
-                }
-            }
+            epilogue(&mut z, b, &g, e, oi, &mut args[i * al..(i + 1) * al]);
         }
         Ok(())
     };
     match images_per_task(g.batch) {
-        Some(per) => x
-            .par_chunks(per * il)
-            .zip(out.par_chunks_mut(per * ol))
-            .try_for_each(|(xs, os)| run(xs, os))?,
-        None => run(x, &mut out)?,
+        Some(per) => {
+            let arg_chunks: Vec<&mut [u8]> = if al > 0 {
+                arg.chunks_mut(per * al).collect()
+            } else {
+                (0..g.batch.div_ceil(per))
+                    .map(|_| <&mut [u8]>::default())
+                    .collect()
+            };
+            x.par_chunks(per * il)
+                .zip(out.par_chunks_mut(per * ol))
+                .zip(arg_chunks)
+                .try_for_each(|((xs, os), args)| run(xs, os, args))?
+        }
+        None => run(x, &mut out, &mut arg)?,
     }
-    Ok(out)
+    Ok((out, arg))
+}
+
+/// The window offsets of the images `[first, first + count)`.
+fn arg_slice(s: &Scatter, ol: usize, first: usize, count: usize) -> &[u8] {
+    match &s.argmax {
+        Some(a) if s.epilogue.pool > 1 => &a[first * ol..(first + count) * ol],
+        _ => &[],
+    }
 }
 
 fn input_grad<T: WithDType>(
     grad: &[T],
     out: &[T],
     w: &[T],
-    g: Geometry,
-    relu: bool,
+    s: &Scatter,
 ) -> candle_core::Result<Vec<T>> {
-    let (k, n, il, ol) = (g.k(), g.n(), g.in_len(), g.out_len());
+    let g = s.g;
+    let (k, n, il, ol) = (g.k(), g.n(), g.in_len(), s.epilogue.out_len(&g));
+    let al = if s.epilogue.pool > 1 { ol } else { 0 };
     let zero = T::zero();
     let mut dx = vec![zero; g.batch * il];
     let par = inner_parallelism(g.batch);
-    let run = |gs: &[T], os: &[T], dxs: &mut [T]| -> candle_core::Result<()> {
+    let run = |first: usize, gs: &[T], os: &[T], dxs: &mut [T]| -> candle_core::Result<()> {
         let mut dcol = vec![zero; k * n];
-        let mut buf = Vec::with_capacity(ol);
-        for ((gi, oi), dxi) in gs
+        let mut buf = Vec::new();
+        let args = arg_slice(s, ol, first, gs.len() / ol);
+        for (i, ((gi, oi), dxi)) in gs
             .chunks_exact(ol)
             .zip(os.chunks_exact(ol))
             .zip(dxs.chunks_exact_mut(il))
+            .enumerate()
         {
-            let gm = masked(gi, oi, relu, &mut buf);
+            let gm = output_grad(gi, oi, &args[i * al..(i + 1) * al], s, &mut buf);
             // dcol[K × N] = Wᵀ[K × O] · gm[O × N]
             matmul(
                 (k, n, g.c_out),
@@ -284,8 +451,9 @@ fn input_grad<T: WithDType>(
             .par_chunks(per * ol)
             .zip(out.par_chunks(per * ol))
             .zip(dx.par_chunks_mut(per * il))
-            .try_for_each(|((gs, os), dxs)| run(gs, os, dxs))?,
-        None => run(grad, out, &mut dx)?,
+            .enumerate()
+            .try_for_each(|(t, ((gs, os), dxs))| run(t * per, gs, os, dxs))?,
+        None => run(0, grad, out, &mut dx)?,
     }
     Ok(dx)
 }
@@ -294,23 +462,26 @@ fn kernel_grad<T: WithDType>(
     grad: &[T],
     out: &[T],
     x: &[T],
-    g: Geometry,
-    relu: bool,
+    s: &Scatter,
 ) -> candle_core::Result<Vec<T>> {
-    let (k, n, il, ol, co) = (g.k(), g.n(), g.in_len(), g.out_len(), g.c_out);
+    let g = s.g;
+    let (k, n, il, ol, co) = (g.k(), g.n(), g.in_len(), s.epilogue.out_len(&g), g.c_out);
+    let al = if s.epilogue.pool > 1 { ol } else { 0 };
     let zero = T::zero();
     let par = inner_parallelism(g.batch);
     // One `[dw | db]` per task, summed in task order.
-    let run = |gs: &[T], os: &[T], xs: &[T]| -> candle_core::Result<Vec<T>> {
+    let run = |first: usize, gs: &[T], os: &[T], xs: &[T]| -> candle_core::Result<Vec<T>> {
         let mut acc = vec![zero; co * k + co];
         let mut col = vec![zero; k * n];
-        let mut buf = Vec::with_capacity(ol);
-        for ((gi, oi), xi) in gs
+        let mut buf = Vec::new();
+        let args = arg_slice(s, ol, first, gs.len() / ol);
+        for (i, ((gi, oi), xi)) in gs
             .chunks_exact(ol)
             .zip(os.chunks_exact(ol))
             .zip(xs.chunks_exact(il))
+            .enumerate()
         {
-            let gm = masked(gi, oi, relu, &mut buf);
+            let gm = output_grad(gi, oi, &args[i * al..(i + 1) * al], s, &mut buf);
             im2col(xi, &g, &mut col);
             let (dw, db) = acc.split_at_mut(co * k);
             // dw[O × K] += gm[O × N] · colᵀ[N × K]
@@ -333,9 +504,10 @@ fn kernel_grad<T: WithDType>(
             .par_chunks(per * ol)
             .zip(out.par_chunks(per * ol))
             .zip(x.par_chunks(per * il))
-            .map(|((gs, os), xs)| run(gs, os, xs))
+            .enumerate()
+            .map(|(t, ((gs, os), xs))| run(t * per, gs, os, xs))
             .collect::<candle_core::Result<Vec<_>>>()?,
-        None => vec![run(grad, out, x)?],
+        None => vec![run(0, grad, out, x)?],
     };
     let mut parts = parts.into_iter();
     let mut total = parts.next().unwrap_or_else(|| vec![zero; co * k + co]);
@@ -387,16 +559,23 @@ impl CustomOp3 for ConvOp {
             kw,
             pad: self.pad,
         };
-        let shape = Shape::from((batch, c_out, g.out_h(), g.out_w()));
-        dispatch!(s1, self.name(), |T| {
+        let k = self.epilogue.pool;
+        let shape = Shape::from((batch, c_out, g.out_h() / k, g.out_w() / k));
+        let (storage, arg) = dispatch!(s1, self.name(), |T| {
             let x = slice::<T>(s1, l1, batch * g.in_len())?;
             let wt = slice::<T>(s2, l2, c_out * g.k())?;
             let b = slice::<T>(s3, l3, c_out)?;
-            Ok((
-                T::to_cpu_storage_owned(forward(x, wt, b, g, self.relu)?),
-                shape,
-            ))
-        })
+            let (out, arg) = forward(x, wt, b, g, self.epilogue)?;
+            (T::to_cpu_storage_owned(out), arg)
+        });
+        if k > 1 {
+            let mut slot = self
+                .argmax
+                .lock()
+                .map_err(|_| candle_core::Error::Msg("ceod conv: poisoned lock".into()))?;
+            *slot = Some(Arc::new(arg));
+        }
+        Ok((storage, shape))
     }
 
     fn bwd(
@@ -408,14 +587,27 @@ impl CustomOp3 for ConvOp {
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let g = geometry(x, w, self.pad)?;
+        let argmax = self
+            .argmax
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("ceod conv: poisoned lock".into()))?
+            .clone();
+        if self.epilogue.pool > 1 && argmax.is_none() {
+            candle_core::bail!("ceod conv: backward before forward");
+        }
+        let s = Scatter {
+            g,
+            epilogue: self.epilogue,
+            argmax,
+        };
         let grad = grad_res.contiguous()?;
         let dx = if x.track_op() {
-            Some(grad.apply_op3_no_bwd(res, w, &ConvInputGrad { g, relu: self.relu })?)
+            Some(grad.apply_op3_no_bwd(res, w, &ConvInputGrad(s.clone()))?)
         } else {
             None
         };
         let (dw, db) = if w.track_op() || b.track_op() {
-            let both = grad.apply_op3_no_bwd(res, x, &ConvKernelGrad { g, relu: self.relu })?;
+            let both = grad.apply_op3_no_bwd(res, x, &ConvKernelGrad(s))?;
             let nw = g.c_out * g.k();
             (
                 Some(both.narrow(0, 0, nw)?.reshape(w.shape())?),
@@ -426,6 +618,19 @@ impl CustomOp3 for ConvOp {
         };
         Ok((dx, dw, db))
     }
+}
+
+macro_rules! dispatch_grad {
+    ($s:expr, $name:expr, $s1:expr, $l1:expr, $s2:expr, $l2:expr, $s3:expr, $l3:expr, $len3:expr, $f:ident, $shape:expr) => {{
+        let s = &$s;
+        let ol = s.g.batch * s.epilogue.out_len(&s.g);
+        dispatch!($s1, $name, |T| {
+            let grad = slice::<T>($s1, $l1, ol)?;
+            let out = slice::<T>($s2, $l2, ol)?;
+            let third = slice::<T>($s3, $l3, $len3)?;
+            Ok((T::to_cpu_storage_owned($f(grad, out, third, s)?), $shape))
+        })
+    }};
 }
 
 impl CustomOp3 for ConvInputGrad {
@@ -442,17 +647,21 @@ impl CustomOp3 for ConvInputGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let g = self.g;
+        let g = self.0.g;
         let shape = Shape::from((g.batch, g.c_in, g.h, g.w));
-        dispatch!(s1, self.name(), |T| {
-            let grad = slice::<T>(s1, l1, g.batch * g.out_len())?;
-            let out = slice::<T>(s2, l2, g.batch * g.out_len())?;
-            let w = slice::<T>(s3, l3, g.c_out * g.k())?;
-            Ok((
-                T::to_cpu_storage_owned(input_grad(grad, out, w, g, self.relu)?),
-                shape,
-            ))
-        })
+        dispatch_grad!(
+            self.0,
+            self.name(),
+            s1,
+            l1,
+            s2,
+            l2,
+            s3,
+            l3,
+            g.c_out * g.k(),
+            input_grad,
+            shape
+        )
     }
 }
 
@@ -470,16 +679,20 @@ impl CustomOp3 for ConvKernelGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let g = self.g;
+        let g = self.0.g;
         let shape = Shape::from(g.c_out * g.k() + g.c_out);
-        dispatch!(s1, self.name(), |T| {
-            let grad = slice::<T>(s1, l1, g.batch * g.out_len())?;
-            let out = slice::<T>(s2, l2, g.batch * g.out_len())?;
-            let x = slice::<T>(s3, l3, g.batch * g.in_len())?;
-            Ok((
-                T::to_cpu_storage_owned(kernel_grad(grad, out, x, g, self.relu)?),
-                shape,
-            ))
-        })
+        dispatch_grad!(
+            self.0,
+            self.name(),
+            s1,
+            l1,
+            s2,
+            l2,
+            s3,
+            l3,
+            g.batch * g.in_len(),
+            kernel_grad,
+            shape
+        )
     }
 }
