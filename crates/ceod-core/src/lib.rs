@@ -44,7 +44,9 @@ pub mod synth;
 
 pub use data_error::DataError;
 pub use mask::Mask;
-pub use preprocess::{Placement, PreparedImage, PreparedMask, Preprocess, Resize};
+pub use preprocess::{
+    Placement, PreparedImage, PreparedMask, Preprocess, Resize, channel_stats,
+};
 
 mod checkpoint;
 mod device;

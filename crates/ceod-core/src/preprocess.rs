@@ -376,6 +376,55 @@ impl PreparedMask {
     }
 }
 
+/// Per-channel mean and standard deviation (population) of prepared images, for
+/// [`Preprocess::mean`] / [`Preprocess::std`]: prepare the training images with mean 0 and
+/// std 1, measure, then normalise with the result. Every image must have the same channel count.
+///
+/// ```
+/// use ceod_core::{channel_stats, Preprocess};
+/// use image::{DynamicImage, GrayImage};
+///
+/// let pre = Preprocess { width: 2, height: 1, ..Preprocess::default() };
+/// let img = GrayImage::from_raw(2, 1, vec![0, 255]).unwrap();
+/// let x = pre.apply(&DynamicImage::ImageLuma8(img))?;
+/// let (mean, std) = channel_stats(&[x])?;
+/// assert_eq!((mean, std), (vec![0.5], vec![0.5]));
+/// # Ok::<(), ceod_core::DataError>(())
+/// ```
+pub fn channel_stats(images: &[PreparedImage]) -> Result<(Vec<f32>, Vec<f32>), DataError> {
+    let c = images
+        .first()
+        .map(|im| im.channels)
+        .ok_or_else(|| DataError::Config("channel statistics of no images".into()))?;
+    let mut sum = vec![0f64; c];
+    let mut sq = vec![0f64; c];
+    let mut count = 0usize;
+    for (i, im) in images.iter().enumerate() {
+        if im.channels != c || im.data.len() != c * im.height * im.width {
+            return Err(DataError::Config(format!(
+                "image {i} has {} channels, image 0 has {c}",
+                im.channels
+            )));
+        }
+        let plane = im.height * im.width;
+        for (k, chunk) in im.data.chunks_exact(plane.max(1)).enumerate().take(c) {
+            for &v in chunk {
+                sum[k] += f64::from(v);
+                sq[k] += f64::from(v) * f64::from(v);
+            }
+        }
+        count += plane;
+    }
+    let n = count.max(1) as f64;
+    let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+    let std = sq
+        .iter()
+        .zip(&mean)
+        .map(|(q, m)| ((q / n - m * m).max(0.0)).sqrt() as f32)
+        .collect();
+    Ok((mean.into_iter().map(|m| m as f32).collect(), std))
+}
+
 /// Decodes an image file, guessing the format from its content (not its extension).
 ///
 /// Errors name the file: [`DataError::Missing`], [`DataError::Io`], [`DataError::Decode`].

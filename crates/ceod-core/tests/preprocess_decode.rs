@@ -281,3 +281,23 @@ fn serde_round_trip_of_the_model_card_part() {
     let back: Preprocess = serde_json::from_str(&json).unwrap();
     assert_eq!(back, pre);
 }
+
+#[test]
+fn channel_stats_by_hand() {
+    // two RGB pixels per image, two images: R = 0, 1, 1, 1 → mean 0.75, std sqrt(0.1875)
+    let a = RgbImage::from_raw(2, 1, vec![0, 0, 255, 255, 0, 255]).unwrap();
+    let b = RgbImage::from_raw(2, 1, vec![255, 0, 255, 255, 0, 255]).unwrap();
+    let pre = native(2, 1, 3);
+    let xs = [
+        pre.apply(&DynamicImage::ImageRgb8(a)).unwrap(),
+        pre.apply(&DynamicImage::ImageRgb8(b)).unwrap(),
+    ];
+    let (mean, std) = ceod_core::channel_stats(&xs).unwrap();
+    close(&mean, &[0.75, 0.0, 1.0], 1e-6);
+    close(&std, &[0.1875f32.sqrt(), 0.0, 0.0], 1e-6);
+    let grey = native(2, 1, 1)
+        .apply(&DynamicImage::ImageLuma8(GrayImage::new(2, 1)))
+        .unwrap();
+    assert!(ceod_core::channel_stats(&[xs[0].clone(), grey]).is_err());
+    assert!(ceod_core::channel_stats(&[]).is_err());
+}
