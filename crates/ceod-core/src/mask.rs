@@ -1,18 +1,4 @@
 //! Binary area-of-interest masks at an image's native size.
-//!
-//! A mask file is either an image or a LabelMe JSON document (extension `.json`).
-//!
-//! - **Image masks** (PNG, or any format [`decode`](crate::preprocess::decode) reads): each
-//!   pixel is converted to a grey value in `[0, 1]` exactly as images are
-//!   ([`Preprocess`](crate::Preprocess): 8-bit by `1/255`, 16-bit by `1/65535`, colour and
-//!   palette by BT.601 luma, alpha composited over black, so transparent is outside) and is
-//!   inside when that value is `≥ 0.5`. For 8-bit grey this is the rule "pixel ≥ 128"; for
-//!   16-bit grey it is "pixel ≥ 32768", exactly the 16-bit values that become ≥ 128 when
-//!   reduced to 8 bits (by `v >> 8` or by rounding `v / 257`).
-//! - **LabelMe JSON** (needs the `overlap` feature, which brings `ceod-geometry`): the
-//!   polygons of its `shapes`, in image pixel coordinates, rasterised at `imageWidth ×
-//!   imageHeight`; a pixel is inside when its centre is inside a polygon. Without the feature
-//!   such a mask is a clear error.
 
 use std::path::Path;
 
@@ -22,6 +8,20 @@ use crate::data_error::DataError;
 use crate::preprocess::{decode, to_planes};
 
 /// A binary mask: `height × width` values, 1 inside the area of interest, 0 outside.
+///
+/// A mask file is either an image or a LabelMe JSON document (extension `.json`).
+///
+/// - **Image masks** (PNG, or any format [`decode`](crate::preprocess::decode) reads): each
+///   pixel is converted to a grey value in `[0, 1]` exactly as images are
+///   ([`Preprocess`](crate::Preprocess): 8-bit by `1/255`, 16-bit by `1/65535`, colour and
+///   palette by BT.601 luma, alpha composited over black, so transparent is outside) and is
+///   inside when that value is `≥ 0.5`. For 8-bit grey this is the rule "pixel ≥ 128"; for
+///   16-bit grey it is "pixel ≥ 32768", exactly the 16-bit values that become ≥ 128 when
+///   reduced to 8 bits (by `v >> 8` or by rounding `v / 257`).
+/// - **LabelMe JSON** (needs the `overlap` feature, which brings `ceod-geometry`): the
+///   polygons of its `shapes`, in image pixel coordinates, rasterised at `imageWidth ×
+///   imageHeight`; a pixel is inside when its centre is inside a polygon. Without the feature
+///   such a mask is a clear error.
 ///
 /// ```
 /// use ceod_core::Mask;
@@ -66,7 +66,7 @@ impl Mask {
         }
     }
 
-    /// Binarises a decoded image (see the [module docs](self) for the rule).
+    /// Binarises a decoded image (the rule is in the [`Mask`] docs).
     pub fn from_image(img: &DynamicImage) -> Self {
         let grey = to_planes(img, 1);
         Self {

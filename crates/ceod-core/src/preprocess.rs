@@ -6,7 +6,7 @@
 //!    `1/65535` (never reduced to 8 bits first), float samples are kept as they are.
 //! 2. **Alpha** is composited over black: a pixel becomes `colour · alpha`. A fully
 //!    transparent pixel is therefore 0, the same as a mask pixel that is outside the area of
-//!    interest ([`Mask`](crate::Mask) uses the same rule).
+//!    interest ([`Mask`] uses the same rule).
 //! 3. **Channels**: grey from colour is ITU-R BT.601 luma, `Y = 0.299 R + 0.587 G + 0.114 B`
 //!    (PIL's `convert("L")` and torchvision's `rgb_to_grayscale`, so models trained in PyTorch
 //!    see the same numbers; note that the `image` crate's own `to_luma` uses BT.709 weights and
