@@ -42,7 +42,10 @@ pub fn bce_with_logits(
     options: &BceOptions,
 ) -> Result<Tensor, CoreError> {
     let x = logits.flatten_all()?;
-    let t = targets.flatten_all()?.to_dtype(x.dtype())?;
+    let t = targets
+        .flatten_all()?
+        .to_device(x.device())?
+        .to_dtype(x.dtype())?;
     if x.elem_count() != t.elem_count() {
         return Err(CoreError::InvalidInput(format!(
             "bce: {} logits but {} targets",
@@ -82,7 +85,10 @@ pub fn bce_with_logits(
 /// [`CoreError::InvalidInput`] for mismatched shapes or a class index out of range.
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor, CoreError> {
     let (b, c) = logits.dims2()?;
-    let t = targets.flatten_all()?.to_dtype(DType::U32)?;
+    let t = targets
+        .flatten_all()?
+        .to_device(logits.device())?
+        .to_dtype(DType::U32)?;
     if t.elem_count() != b {
         return Err(CoreError::InvalidInput(format!(
             "cross_entropy: {b} rows of logits but {} targets",

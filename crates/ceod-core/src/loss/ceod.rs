@@ -182,7 +182,10 @@ pub fn ceod_loss<M: CamModel + ?Sized>(
         Some(v) => v.clone(),
         None => vec![true; b],
     };
-    let masks = masks.to_dtype(features.dtype())?.detach();
+    let masks = masks
+        .to_device(features.device())?
+        .to_dtype(features.dtype())?
+        .detach();
     let areas = masks.sum((1, 2))?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
     let valid: Vec<bool> = (0..b).map(|i| present[i] && areas[i] > 0.0).collect();
     let weights: Vec<f64> = (0..b)

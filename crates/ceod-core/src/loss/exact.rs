@@ -14,6 +14,21 @@ use crate::error::CoreError;
 /// gives distance 1. The `energy` coefficient needs no polygon: `1 − sum(cam·m)/sum(cam)` in f64
 /// (1 for an all-zero map), available without the feature.
 ///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use ceod_core::{CeodOptions, Coefficient, CoreError, exact_overlap_distance};
+///
+/// // 2×4: the hot pixels are the left half, the mask the middle two columns.
+/// let cam = Tensor::new(&[[[1f32, 1., 0., 0.], [1., 1., 0., 0.]]], &Device::Cpu)?;
+/// let mask = Tensor::new(&[[[0f32, 1., 1., 0.], [0., 1., 1., 0.]]], &Device::Cpu)?;
+/// let opts = CeodOptions { coefficient: Coefficient::Containment, ..Default::default() };
+/// match exact_overlap_distance(&cam, &mask, &opts) {
+///     Ok(d) => assert_eq!(d, vec![Some(0.5)]), // half of the hot region is inside
+///     Err(e) => assert!(matches!(e, CoreError::OverlapFeatureDisabled { .. })),
+/// }
+/// # Ok::<(), ceod_core::CoreError>(())
+/// ```
+///
 /// # Errors
 /// [`CoreError::OverlapFeatureDisabled`] for the polygon coefficients in a build without the
 /// `overlap` feature; [`CoreError::InvalidInput`] for mismatched shapes;
