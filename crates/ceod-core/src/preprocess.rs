@@ -440,13 +440,20 @@ pub fn decode(path: impl AsRef<Path>) -> Result<DynamicImage, DataError> {
             message: "unknown image format".into(),
         });
     }
-    reader.decode().map_err(|e| match e {
+    let img = reader.decode().map_err(|e| match e {
         image::ImageError::IoError(io) => DataError::io(path, io),
         other => DataError::Decode {
             path: PathBuf::from(path),
             message: other.to_string(),
         },
-    })
+    })?;
+    if img.width() == 0 || img.height() == 0 {
+        return Err(DataError::Decode {
+            path: path.to_path_buf(),
+            message: format!("the image is empty ({}x{})", img.width(), img.height()),
+        });
+    }
+    Ok(img)
 }
 
 /// Converts a decoded image to `channels` planes (`C×h×w`) of values in `[0, 1]` at its
