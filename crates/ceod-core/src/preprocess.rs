@@ -8,9 +8,9 @@
 //!    transparent pixel is therefore 0, the same as a mask pixel that is outside the area of
 //!    interest ([`Mask`] uses the same rule).
 //! 3. **Channels**: grey from colour is ITU-R BT.601 luma, `Y = 0.299 R + 0.587 G + 0.114 B`
-//!    (PIL's `convert("L")` and torchvision's `rgb_to_grayscale`, so models trained in PyTorch
-//!    see the same numbers; note that the `image` crate's own `to_luma` uses BT.709 weights and
-//!    is not used here). RGB from grey repeats the grey value in all three channels.
+//!    (PIL's `convert("L")` weights; torchvision's `rgb_to_grayscale` uses 0.2989 for red, a
+//!    difference below 1e-4; the `image` crate's own `to_luma` uses BT.709 weights and is not
+//!    used here). RGB from grey repeats the grey value in all three channels.
 //!    Palette images are expanded to RGB(A) by the decoder.
 //! 4. **Resize** with a separable triangle (bilinear) filter with half-pixel centres that
 //!    widens its support when it shrinks an image (antialiased, like PIL's `BILINEAR` and

@@ -1,10 +1,11 @@
 //! Resizing compared with Pillow (`Image.resize(BILINEAR)` on a float image) and PyTorch
-//! (`interpolate(bilinear, align_corners=False, antialias=True)`): the values in
+//! (`interpolate(bilinear, align_corners=False, antialias=True)`), and masks with PyTorch's
+//! `nearest-exact`: the values in
 //! `preprocess_reference.json` were written by `preprocess_reference.py` with Pillow 13 and
 //! torch 2.15.
 #![allow(clippy::unwrap_used)]
 
-use ceod_core::Preprocess;
+use ceod_core::{Mask, Preprocess};
 use image::{DynamicImage, ImageBuffer, Rgb};
 
 /// The formula image of `preprocess_reference.py`.
@@ -43,6 +44,16 @@ fn resize_matches_pillow_and_torch_antialiased_bilinear() {
         };
         let x = pre.apply(&img).unwrap();
         let plane = &x.data[..(dw * dh) as usize];
+        // masks: nearest neighbour with half-pixel centres is torch's `nearest-exact`
+        let bits: Vec<u8> = src.iter().map(|&v| u8::from(v >= 0.5)).collect();
+        let mask = pre.prepare_mask(&Mask::new(sw, sh, bits).unwrap()).unwrap();
+        let want: Vec<u8> = case["nearest"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u8)
+            .collect();
+        assert_eq!(mask.data, want, "{sw}x{sh} -> {dw}x{dh} nearest");
         for lib in ["pil", "torch"] {
             let want: Vec<f32> = case[lib]
                 .as_array()
