@@ -220,6 +220,10 @@ pub struct SynthSample {
 
 impl SynthSample {
     /// The image as an 8-bit grey image (exact: the values are multiples of 1/255).
+    ///
+    /// A sample whose buffers do not hold `width × height` values (possible only after editing
+    /// its fields) gives a black image here; [`SynthSample::check`], which
+    /// [`SynthSample::to_loaded`] and [`write_dataset`] call, reports it as an error.
     pub fn to_gray_image(&self) -> GrayImage {
         let raw = self
             .image
@@ -230,7 +234,8 @@ impl SynthSample {
             .unwrap_or_else(|| GrayImage::new(self.width, self.height))
     }
 
-    /// The mask as an 8-bit image, 255 inside and 0 outside.
+    /// The mask as an 8-bit image, 255 inside and 0 outside (black for inconsistent buffers,
+    /// as [`SynthSample::to_gray_image`]).
     pub fn mask_image(&self) -> GrayImage {
         let raw = self
             .mask
@@ -241,6 +246,21 @@ impl SynthSample {
             .unwrap_or_else(|| GrayImage::new(self.width, self.height))
     }
 
+    /// Checks that `image` and `mask` hold `width × height` values each.
+    pub fn check(&self) -> Result<(), DataError> {
+        let n = self.width as usize * self.height as usize;
+        if self.image.len() != n || self.mask.len() != n {
+            return Err(DataError::Config(format!(
+                "synthetic sample has {} image and {} mask values, {}x{} needs {n}",
+                self.image.len(),
+                self.mask.len(),
+                self.width,
+                self.height
+            )));
+        }
+        Ok(())
+    }
+
     /// The mask as a [`Mask`].
     pub fn to_mask(&self) -> Result<Mask, DataError> {
         Mask::new(self.width, self.height, self.mask.clone())
@@ -249,6 +269,7 @@ impl SynthSample {
     /// Preprocesses image and mask with `pre`, the same path as files take
     /// ([`Preprocess::apply`], [`Preprocess::prepare_mask`]).
     pub fn to_loaded(&self, pre: &Preprocess) -> Result<LoadedSample, DataError> {
+        self.check()?;
         Ok(LoadedSample {
             image: pre.apply(&DynamicImage::ImageLuma8(self.to_gray_image()))?,
             mask: Some(pre.prepare_mask(&self.to_mask()?)?),
@@ -322,6 +343,7 @@ fn write_into(root: &Path, samples: &[SynthSample]) -> Result<(), DataError> {
         let file = format!("{}_{:05}.png", s.split, counters[k]);
         counters[k] += 1;
         let (ip, mp) = (images.join(&file), masks.join(&file));
+        s.check()?;
         save_png(&s.to_gray_image(), &ip)?;
         save_png(&s.mask_image(), &mp)?;
         rows.push(Sample {

@@ -396,6 +396,26 @@ fn written_datasets_read_back_to_the_same_model_inputs() {
 }
 
 #[test]
+fn inconsistent_samples_are_errors_where_data_is_used() {
+    let mut s = generate_one(
+        &SynthConfig {
+            width: 20,
+            height: 20,
+            ..SynthConfig::default()
+        },
+        0,
+    )
+    .unwrap();
+    assert!(s.check().is_ok());
+    s.image.pop();
+    assert!(s.check().is_err());
+    assert!(s.to_loaded(&Preprocess::default()).is_err());
+    let d = tempfile::tempdir().unwrap();
+    assert!(write_dataset(d.path().join("ds"), &[s]).is_err());
+    assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0, "no partial files");
+}
+
+#[test]
 fn invalid_configurations_are_rejected() {
     for cfg in [
         SynthConfig {
