@@ -51,41 +51,33 @@ fn bench(c: &mut Criterion) {
     let opts = CamOptions::default();
     let mut g = c.benchmark_group("gradcam_b32_1x128x128");
     g.sample_size(20)
-        .measurement_time(Duration::from_secs(12))
+        .measurement_time(Duration::from_secs(8))
         .warm_up_time(Duration::from_secs(3));
 
-    g.bench_function("explain (analytic alpha)", |b| {
+    let mut cnhw = model.clone();
+    cnhw.forward = Forward::Cnhw;
+    let mut cnhw_backward = cnhw.clone();
+    cnhw_backward.expose_linear_head = false;
+    g.bench_function("explain, conv2d forward, analytic alpha", |b| {
         b.iter(|| explain(&model, &xs, &Target::Binary, &opts).unwrap())
     });
-    let mut fast = model.clone();
-    fast.forward = Forward::ChannelsLast;
-    g.bench_function("explain (analytic alpha, channels-last forward)", |b| {
-        b.iter(|| explain(&fast, &xs, &Target::Binary, &opts).unwrap())
+    g.bench_function("explain, CNHW forward, analytic alpha", |b| {
+        b.iter(|| explain(&cnhw, &xs, &Target::Binary, &opts).unwrap())
     });
-    let mut fast_backward = fast.clone();
-    fast_backward.expose_linear_head = false;
-    g.bench_function("explain (backward to A, channels-last forward)", |b| {
-        b.iter(|| explain(&fast_backward, &xs, &Target::Binary, &opts).unwrap())
+    g.bench_function("explain, CNHW forward, backward to A", |b| {
+        b.iter(|| explain(&cnhw_backward, &xs, &Target::Binary, &opts).unwrap())
     });
-    g.bench_function("features only (channels-last forward)", |b| {
-        b.iter(|| fast.features(&xs).unwrap())
+    g.bench_function("features only, CNHW forward", |b| {
+        b.iter(|| cnhw.features(&xs).unwrap())
     });
-    let mut backward = model.clone();
-    backward.expose_linear_head = false;
-    g.bench_function("explain (backward to A)", |b| {
-        b.iter(|| explain(&backward, &xs, &Target::Binary, &opts).unwrap())
+    let a = cnhw.features(&xs).unwrap();
+    g.bench_function("cam from features, analytic alpha", |b| {
+        b.iter(|| explain_features(&cnhw, &a, &Target::Binary, (128, 128), &opts).unwrap())
     });
-    g.bench_function("features only (forward to A)", |b| {
-        b.iter(|| model.features(&xs).unwrap())
+    g.bench_function("cam from features, backward to A", |b| {
+        b.iter(|| explain_features(&cnhw_backward, &a, &Target::Binary, (128, 128), &opts).unwrap())
     });
-    let a = model.features(&xs).unwrap();
-    g.bench_function("cam from features (analytic)", |b| {
-        b.iter(|| explain_features(&model, &a, &Target::Binary, (128, 128), &opts).unwrap())
-    });
-    g.bench_function("cam from features (backward)", |b| {
-        b.iter(|| explain_features(&backward, &a, &Target::Binary, (128, 128), &opts).unwrap())
-    });
-    let raw = explain_features(&model, &a, &Target::Binary, (128, 128), &opts)
+    let raw = explain_features(&cnhw, &a, &Target::Binary, (128, 128), &opts)
         .unwrap()
         .raw;
     g.bench_function("upsample + normalise", |b| {

@@ -71,17 +71,23 @@ fn channels_last_forward_of_the_support_model_matches_the_reference() {
     let Some(dir) = fixtures_dir() else { return };
     let images = load(&dir.join("batch.safetensors"))["images"].clone();
     let (weights, oracle) = CASES[1];
-    let mut model = CeodNetS::load(&dir.join(weights), &Device::Cpu).unwrap();
-    model.forward = support::ceodnet::Forward::ChannelsLast;
     let want = load(&dir.join(oracle));
-    assert_close(
-        "features",
-        &model.features(&images).unwrap(),
-        &want["features"],
-        1e-4,
-    );
-    let e = explain(&model, &images, &Target::Binary, &CamOptions::default()).unwrap();
-    assert_close("cam", &e.cam, &want["cam"], 1e-4);
+    for forward in [
+        support::ceodnet::Forward::ChannelsLast,
+        support::ceodnet::Forward::Cnhw,
+    ] {
+        let mut model = CeodNetS::load(&dir.join(weights), &Device::Cpu).unwrap();
+        model.forward = forward;
+        let features = model.features(&images).unwrap();
+        assert_close(
+            &format!("{forward:?} features"),
+            &features,
+            &want["features"],
+            1e-4,
+        );
+        let e = explain(&model, &images, &Target::Binary, &CamOptions::default()).unwrap();
+        assert_close(&format!("{forward:?} cam"), &e.cam, &want["cam"], 1e-4);
+    }
 }
 
 #[test]
