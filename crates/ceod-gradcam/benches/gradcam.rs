@@ -5,7 +5,6 @@
 //! when present (else a seeded init: the timing does not depend on the values).
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[allow(dead_code)]
 #[path = "../tests/support/mod.rs"]
 mod support;
 
