@@ -279,6 +279,9 @@ fn epilogue<T: WithDType>(
         out.copy_from_slice(z);
         return;
     }
+    if k == 2 {
+        return pool2_epilogue(z, b, g, e.relu, out, arg);
+    }
     let (ph, pw) = (oh / k, ow / k);
     let mut o = 0;
     for (plane, &bc) in z.chunks_exact(n).zip(b) {
@@ -336,6 +339,10 @@ fn output_grad<'a, T: WithDType>(
     let (ow, n) = (g.out_w(), g.n());
     let (ph, pw) = (g.out_h() / k, ow / k);
     buf.resize(g.c_out * n, zero);
+    if k == 2 {
+        pool2_scatter(grad, out, arg, g, e.relu, buf);
+        return buf;
+    }
     for c in 0..g.c_out {
         let plane = &mut buf[c * n..(c + 1) * n];
         let base = c * ph * pw;
@@ -350,6 +357,90 @@ fn output_grad<'a, T: WithDType>(
         }
     }
     buf
+}
+
+/// [`epilogue`] for 2×2 windows, branch-free (the window maxima of random data are unpredictable).
+fn pool2_epilogue<T: WithDType>(
+    z: &[T],
+    b: &[T],
+    g: &Geometry,
+    relu_on: bool,
+    out: &mut [T],
+    arg: &mut [u8],
+) {
+    let (ow, n) = (g.out_w(), g.n());
+    let (ph, pw) = (g.out_h() / 2, ow / 2);
+    let planes = z.chunks_exact(n).zip(b).zip(
+        out.chunks_exact_mut(ph * pw)
+            .zip(arg.chunks_exact_mut(ph * pw)),
+    );
+    for ((plane, &bc), (op, ap)) in planes {
+        for (i, (orow, arow)) in op
+            .chunks_exact_mut(pw)
+            .zip(ap.chunks_exact_mut(pw))
+            .enumerate()
+        {
+            let r0 = &plane[2 * i * ow..][..2 * pw];
+            let r1 = &plane[(2 * i + 1) * ow..][..2 * pw];
+            let cells = r0
+                .chunks_exact(2)
+                .zip(r1.chunks_exact(2))
+                .zip(orow.iter_mut().zip(arow.iter_mut()));
+            for ((p0, p1), (ov, av)) in cells {
+                let cand = [p0[0], p0[1], p1[0], p1[1]];
+                let (mut best, mut at) = (cand[0], 0u8);
+                for (idx, &v) in (1u8..).zip(&cand[1..]) {
+                    // The first maximum; once a NaN is the best it stays (as `max_pool`).
+                    let take = !is_nan(best) && (v > best || is_nan(v));
+                    best = if take { v } else { best };
+                    at = if take { idx } else { at };
+                }
+                let v = best + bc;
+                *ov = if relu_on { relu(v) } else { v };
+                *av = at;
+            }
+        }
+    }
+}
+
+/// The scatter of [`output_grad`] for 2×2 windows into `buf` (zeroed, `O × oh × ow`).
+fn pool2_scatter<T: WithDType>(
+    grad: &[T],
+    out: &[T],
+    arg: &[u8],
+    g: &Geometry,
+    relu_on: bool,
+    buf: &mut [T],
+) {
+    let (ow, n) = (g.out_w(), g.n());
+    let (ph, pw) = (g.out_h() / 2, ow / 2);
+    let zero = T::zero();
+    let per = ph * pw;
+    let planes = buf.chunks_exact_mut(n).zip(
+        grad.chunks_exact(per)
+            .zip(out.chunks_exact(per))
+            .zip(arg.chunks_exact(per)),
+    );
+    for (plane, ((gp, op), ap)) in planes {
+        for i in 0..ph {
+            let (top, bottom) = plane[2 * i * ow..(2 * i + 2) * ow].split_at_mut(ow);
+            let (gr, or, ar) = (
+                &gp[i * pw..][..pw],
+                &op[i * pw..][..pw],
+                &ap[i * pw..][..pw],
+            );
+            let cells = top[..2 * pw]
+                .chunks_exact_mut(2)
+                .zip(bottom[..2 * pw].chunks_exact_mut(2));
+            for ((t, bt), ((&gv, &o), &a)) in cells.zip(gr.iter().zip(or).zip(ar)) {
+                let gv = if !relu_on || o > zero { gv } else { zero };
+                t[0] = if a == 0 { gv } else { zero };
+                t[1] = if a == 1 { gv } else { zero };
+                bt[0] = if a == 2 { gv } else { zero };
+                bt[1] = if a == 3 { gv } else { zero };
+            }
+        }
+    }
 }
 
 /// Forward over the batch: the outputs and the pool's window offsets.
