@@ -63,14 +63,64 @@ impl Components {
         (runs, row_start)
     }
 
+    /// The runs of the pixels of a row-major `width × height` grid of values that are `>= level`
+    /// (none for `level = None`), without building a mask.
+    pub(crate) fn runs_of_values(
+        values: &[f32],
+        width: usize,
+        level: Option<f32>,
+    ) -> (Vec<Run>, Vec<usize>) {
+        let height = values.len() / width;
+        let mut runs = Vec::new();
+        let mut row_start = Vec::with_capacity(height + 1);
+        for y in 0..height {
+            row_start.push(runs.len());
+            let Some(t) = level else { continue };
+            let row = &values[y * width..(y + 1) * width];
+            let mut x = 0;
+            while x < width {
+                // Skip cold stretches 8 values at a time (no short-circuit: vectorises).
+                if x + 8 <= width && !row[x..x + 8].iter().fold(false, |a, &v| a | (v >= t)) {
+                    x += 8;
+                    continue;
+                }
+                if row[x] >= t {
+                    let x0 = x;
+                    while x < width && row[x] >= t {
+                        x += 1;
+                    }
+                    runs.push(Run {
+                        y: y as u32,
+                        x0: x0 as u32,
+                        x1: x as u32,
+                    });
+                } else {
+                    x += 1;
+                }
+            }
+        }
+        row_start.push(runs.len());
+        (runs, row_start)
+    }
+
     /// Labels the connected components of `mask`.
     pub(crate) fn label(mask: &Mask, connectivity: Connectivity) -> Self {
         let (runs, row_start) = Self::runs_of(mask);
+        Self::label_runs(runs, row_start, connectivity)
+    }
+
+    /// Labels the connected components of runs in raster order.
+    pub(crate) fn label_runs(
+        runs: Vec<Run>,
+        row_start: Vec<usize>,
+        connectivity: Connectivity,
+    ) -> Self {
+        let height = row_start.len() - 1;
         let mut parent: Vec<u32> = (0..runs.len() as u32).collect();
         // Two runs of adjacent rows touch iff their column ranges overlap (four-connectivity)
         // or overlap after growing one by a pixel on each side (eight-connectivity).
         let grow = u32::from(connectivity == Connectivity::Eight);
-        for y in 1..mask.height() {
+        for y in 1..height {
             let (mut i, i_end) = (row_start[y - 1], row_start[y]);
             let (mut j, j_end) = (row_start[y], row_start[y + 1]);
             while i < i_end && j < j_end {

@@ -82,7 +82,12 @@ fn row_extreme_corners(rows: impl Iterator<Item = (u32, u32, u32)>) -> Vec<Corne
 /// an empty mask. Always a proper polygon (area >= 1) otherwise.
 pub(crate) fn mask_hull(mask: &Mask) -> Vec<Corner> {
     let (runs, row_start) = Components::runs_of(mask);
-    let rows = (0..mask.height()).filter_map(|y| {
+    runs_hull(&runs, &row_start)
+}
+
+/// One convex hull around all runs (over pixel corners).
+pub(crate) fn runs_hull(runs: &[crate::components::Run], row_start: &[usize]) -> Vec<Corner> {
+    let rows = (0..row_start.len() - 1).filter_map(|y| {
         let row = &runs[row_start[y]..row_start[y + 1]];
         Some((y as u32, row.first()?.x0, row.last()?.x1))
     });
@@ -93,7 +98,11 @@ pub(crate) fn mask_hull(mask: &Mask) -> Vec<Corner> {
 /// The convex hull (over pixel corners) of each 8-connected component of `mask`, as rings, in
 /// order of each component's first pixel in raster order.
 pub(crate) fn component_hulls(mask: &Mask) -> Vec<Vec<Corner>> {
-    let comps = Components::label(mask, Connectivity::Eight);
+    components_hulls(&Components::label(mask, Connectivity::Eight))
+}
+
+/// The convex hull of each labelled component.
+pub(crate) fn components_hulls(comps: &Components) -> Vec<Vec<Corner>> {
     // Per component: the (row, leftmost, rightmost) extremes. Runs come in raster order, so the
     // first run of a component in a row is its leftmost and the last its rightmost.
     let mut extremes: Vec<Vec<(u32, u32, u32)>> = vec![Vec::new(); comps.count];

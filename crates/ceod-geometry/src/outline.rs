@@ -4,9 +4,14 @@ use geo::{ConcaveHull, Coord, MultiPoint, MultiPolygon, Polygon};
 
 use crate::components::{Components, Connectivity};
 use crate::error::{GeometryError, Result};
-use crate::hull::{component_hulls, mask_hull, ring_polygon, union_of_rings, union_polygons};
+use crate::heat_map::HeatMap;
+use crate::hull::{
+    component_hulls, components_hulls, mask_hull, ring_polygon, runs_hull, union_of_rings,
+    union_polygons,
+};
 use crate::mask::Mask;
 use crate::pixel_outline::pixel_outline;
+use crate::threshold::Threshold;
 
 /// Which polygon `A_d` is drawn around the hot pixels. All four cover every hot pixel square, in
 /// image pixel coordinates, and are empty exactly when no pixel is hot. A hull over pixel
@@ -100,6 +105,36 @@ impl Outline {
                 length_threshold,
             } => concave_hulls(hot, concavity, length_threshold),
         })
+    }
+}
+
+impl Outline {
+    /// The outline of the pixels of `map` that are `>= level` (none for `None`); the hulls come
+    /// straight from the runs of hot values, without building a mask.
+    pub(crate) fn outline_of_level(
+        &self,
+        map: &HeatMap,
+        level: Option<f32>,
+    ) -> Result<MultiPolygon<f64>> {
+        self.validate()?;
+        match *self {
+            Outline::ComponentHulls | Outline::ConvexHull => {
+                let (runs, row_start) =
+                    Components::runs_of_values(map.values(), map.width(), level);
+                Ok(if *self == Outline::ConvexHull {
+                    let ring = runs_hull(&runs, &row_start);
+                    MultiPolygon::new(if ring.len() >= 3 {
+                        vec![ring_polygon(&ring)]
+                    } else {
+                        vec![]
+                    })
+                } else {
+                    let comps = Components::label_runs(runs, row_start, Connectivity::Eight);
+                    union_of_rings(&components_hulls(&comps))
+                })
+            }
+            _ => self.outline(&Threshold::mask_at(map, level)?),
+        }
     }
 }
 

@@ -141,8 +141,15 @@ pub fn detected_region(
     options: &OverlapOptions,
 ) -> Result<MultiPolygon<f64>> {
     options.outline.validate()?;
-    let hot = hot_pixels(heat, width, height, options.threshold)?;
-    options.outline.outline(&hot)
+    let resized;
+    let map = if heat.width() == width && heat.height() == height {
+        heat
+    } else {
+        resized = heat.resized(width, height)?;
+        &resized
+    };
+    let level = options.threshold.level(map)?;
+    options.outline.outline_of_level(map, level)
 }
 
 /// The overlap of the hot region of `heat` with `mask` (its exact pixel outline). The heat map is

@@ -89,11 +89,17 @@ impl Threshold {
     /// # Errors
     /// As [`Threshold::validate`].
     pub fn hot_pixels(&self, map: &HeatMap) -> Result<Mask> {
-        let level = self.level(map)?;
-        let values = match level {
-            Some(t) => map.values().iter().map(|&v| v >= t).collect(),
-            None => vec![false; map.values().len()],
-        };
+        Self::mask_at(map, self.level(map)?)
+    }
+
+    /// The mask of the values `>= level` (empty for `None`).
+    pub(crate) fn mask_at(map: &HeatMap, level: Option<f32>) -> Result<Mask> {
+        let mut values = vec![false; map.values().len()];
+        if let Some(t) = level {
+            for (o, &v) in values.iter_mut().zip(map.values()) {
+                *o = v >= t;
+            }
+        }
         Mask::new(map.width(), map.height(), values)
     }
 }
