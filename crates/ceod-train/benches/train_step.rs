@@ -15,7 +15,7 @@ use ceod_core::{CeodNet, CeodOptions, ModelConfig, OverlapMode};
 use ceod_train::adamw::{AdamW, AdamWParams};
 use ceod_train::dataset::BatchTensors;
 use ceod_train::step::train_step;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 
 fn batch(dev: &Device) -> BatchTensors {
     let dir = std::env::var_os("CEOD_FIXTURES")
@@ -79,9 +79,11 @@ fn bench(c: &mut Criterion) {
     let dev = Device::Cpu;
     let b = batch(&dev);
     let mut g = c.benchmark_group("train_step_b32_128");
+    // a step takes seconds: the same number of iterations in every sample
     g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(3))
-        .measurement_time(Duration::from_secs(25));
+        .measurement_time(Duration::from_secs(20));
     let cases = [
         (
             "bce",

@@ -64,6 +64,10 @@ pub struct InputArgs {
     /// Standard deviation pixel values are divided by after the mean.
     #[arg(long, default_value_t = 1.0)]
     pub std: f32,
+    /// Normalise with the training split's per-channel mean and standard deviation (stored in
+    /// the config and the checkpoint, so eval and inference use the same numbers).
+    #[arg(long)]
+    pub normalise: bool,
 }
 
 /// How the overlap term enters the loss.
@@ -339,10 +343,10 @@ pub struct DemoArgs {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Epochs of each model (default 10, quick 1).
+    /// Epochs of each model (default 16, quick 1).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Training images (default 256, quick 24).
+    /// Training images (default 384, quick 24).
     #[arg(long)]
     pub n_train: Option<usize>,
     /// Image size in pixels, square (default 48, quick 32).

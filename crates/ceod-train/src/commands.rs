@@ -452,8 +452,8 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
         )
     } else {
         (
-            a.epochs.unwrap_or(10),
-            a.n_train.unwrap_or(256),
+            a.epochs.unwrap_or(16),
+            a.n_train.unwrap_or(384),
             a.size.unwrap_or(48),
         )
     };
@@ -472,9 +472,9 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
             "--epochs".into(),
             epochs.to_string(),
             "--batch-size".into(),
-            "16".into(),
+            "32".into(),
             "--lr".into(),
-            "3e-3".into(),
+            "1e-3".into(),
             "--omega".into(),
             omega.to_string(),
             "--seed".into(),
@@ -483,6 +483,7 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
             name.into(),
             "--select".into(),
             "loss".into(),
+            "--normalise".into(),
             "--device".into(),
             a.device.clone(),
             "--runs-dir".into(),

@@ -173,6 +173,10 @@ pub struct TrainConfig {
     pub select: SelectMetric,
     /// The device (`cpu`, `cuda:N`, `metal`).
     pub device: String,
+    /// Whether the normalisation is still to be computed from the training split (it is then
+    /// folded into `preprocess` and this is set to false before `config.json` is written).
+    #[serde(default)]
+    pub normalise_from_data: bool,
 }
 
 impl TrainConfig {
@@ -242,6 +246,7 @@ impl TrainConfig {
             val_fraction: a.val_fraction,
             select: a.select,
             device: a.device.clone(),
+            normalise_from_data: a.input.normalise,
         };
         cfg.validate()?;
         Ok(cfg)

@@ -231,6 +231,37 @@ fn files_dataset(
     })
 }
 
+/// Normalises every image of `d` with the per-channel mean and standard deviation of its
+/// training split and returns the preprocessing that does the same from the files:
+/// `pre` with the statistics folded into its `mean` and `std`.
+pub fn normalise_from_train(d: &mut Dataset, pre: &Preprocess) -> anyhow::Result<Preprocess> {
+    let images: Vec<_> = d.train.iter().map(|i| i.sample.image.clone()).collect();
+    let (m1, s1) = ceod_core::channel_stats(&images).context("training-set statistics")?;
+    let s1: Vec<f32> = s1.iter().map(|&s| if s > 1e-6 { s } else { 1.0 }).collect();
+    let c = m1.len();
+    for it in d
+        .train
+        .iter_mut()
+        .chain(d.val.iter_mut())
+        .chain(d.test.iter_mut())
+    {
+        let img = &mut it.sample.image;
+        let plane = img.height * img.width;
+        for ch in 0..img.channels.min(c) {
+            for v in &mut img.data[ch * plane..(ch + 1) * plane] {
+                *v = (*v - m1[ch]) / s1[ch];
+            }
+        }
+    }
+    let pick = |v: &[f32], ch: usize| v.get(ch).or(v.first()).copied().unwrap_or(0.0);
+    let mut out = pre.clone();
+    out.mean = (0..c)
+        .map(|ch| pick(&pre.mean, ch) + pick(&pre.std, ch) * m1[ch])
+        .collect();
+    out.std = (0..c).map(|ch| pick(&pre.std, ch) * s1[ch]).collect();
+    Ok(out)
+}
+
 /// A batch as tensors.
 #[derive(Debug, Clone)]
 pub struct BatchTensors {

@@ -12,7 +12,7 @@ use ceod_core::{CeodNet, ModelCard, Provenance, load_checkpoint_trainable, save_
 use crate::adamw::AdamW;
 use crate::checkpoint_policy::BestTracker;
 use crate::config::{DataSource, TrainConfig};
-use crate::dataset::{Dataset, Item, load_dataset, make_batch};
+use crate::dataset::{Dataset, Item, load_dataset, make_batch, normalise_from_train};
 use crate::evaluate::{EvalMetrics, evaluate};
 use crate::plot::{Series, write_curves};
 use crate::progress::ProgressSink;
@@ -147,7 +147,7 @@ pub fn run_training(
     let device: Device =
         ceod_core::device(&cfg.device).with_context(|| format!("device `{}`", cfg.device))?;
     let t_load = Instant::now();
-    let dataset = load_dataset(&cfg.data, &cfg.preprocess, cfg.seed, cfg.val_fraction)?;
+    let mut dataset = load_dataset(&cfg.data, &cfg.preprocess, cfg.seed, cfg.val_fraction)?;
     if dataset.train.is_empty() {
         bail!(
             "the training split is empty ({} samples skipped)",
@@ -167,6 +167,17 @@ pub fn run_training(
         dataset.skipped.len(),
         t_load.elapsed().as_secs_f64()
     );
+    let mut resolved = cfg.clone();
+    if cfg.normalise_from_data && !dataset.train.is_empty() {
+        resolved.preprocess = normalise_from_train(&mut dataset, &cfg.preprocess)?;
+        resolved.normalise_from_data = false;
+        tracing::info!(
+            "normalisation from the training split: mean {:?}, std {:?}",
+            resolved.preprocess.mean,
+            resolved.preprocess.std
+        );
+    }
+    let cfg = &resolved;
     let run = RunDir::create(&cfg.run_dir)?;
 
     let (net, varmap, mut opt, mut st) = if resume {
