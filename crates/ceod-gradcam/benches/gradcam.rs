@@ -14,7 +14,7 @@ use candle_core::{DType, Device, Tensor};
 use ceod_gradcam::{
     CamModel, CamOptions, NormaliseOptions, Target, cam_to_image, explain, explain_features,
 };
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use support::ceodnet::{CeodNetS, Forward};
 
 fn model_and_batch() -> (CeodNetS, Tensor) {
@@ -49,7 +49,8 @@ fn bench(c: &mut Criterion) {
     let (model, xs) = model_and_batch();
     let opts = CamOptions::default();
     let mut g = c.benchmark_group("gradcam_b32_1x128x128");
-    g.sample_size(20)
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(20)
         .measurement_time(Duration::from_secs(8))
         .warm_up_time(Duration::from_secs(3));
 

@@ -5,7 +5,7 @@ use candle_core::Tensor;
 use crate::cam::raw_cam;
 use crate::error::{CamError, Result};
 use crate::model::CamModel;
-use crate::normalise::{NormaliseOptions, normalise};
+use crate::normalise::{NormaliseOptions, TieRule, normalise};
 use crate::options::CamOptions;
 use crate::target::Target;
 use crate::upsample::upsample_bilinear;
@@ -99,7 +99,13 @@ pub fn explain_features<M: CamModel + ?Sized>(
 ) -> Result<Explanation> {
     let r = raw_cam(model, &features.detach(), target, opts)?;
     let raw = r.raw.detach();
-    let cam = cam_to_image(&raw, image_size, &opts.normalise)?.detach();
+    // Nothing is differentiated here, and both tie rules give the max exactly in the forward
+    // pass: take the cheaper one.
+    let forward_only = NormaliseOptions {
+        ties: TieRule::Full,
+        ..opts.normalise
+    };
+    let cam = cam_to_image(&raw, image_size, &forward_only)?.detach();
     Ok(Explanation {
         logits: r.logits,
         targets: r.targets,
