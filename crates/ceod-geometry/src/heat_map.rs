@@ -117,4 +117,26 @@ impl HeatMap {
             values,
         })
     }
+
+    /// [`HeatMap::resized`] and the maximum of the result, in one pass.
+    pub(crate) fn resized_with_max(&self, width: usize, height: usize) -> Result<(Self, f32)> {
+        if width == 0 || height == 0 {
+            return Err(GeometryError::ZeroSize { width, height });
+        }
+        let (values, max) = crate::resize::bilinear_resize_with_max(
+            &self.values,
+            self.width,
+            self.height,
+            width,
+            height,
+        );
+        Ok((
+            Self {
+                width,
+                height,
+                values,
+            },
+            max,
+        ))
+    }
 }

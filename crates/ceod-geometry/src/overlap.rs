@@ -142,13 +142,14 @@ pub fn detected_region(
 ) -> Result<MultiPolygon<f64>> {
     options.outline.validate()?;
     let resized;
-    let map = if heat.width() == width && heat.height() == height {
-        heat
+    let (map, max) = if heat.width() == width && heat.height() == height {
+        (heat, None)
     } else {
-        resized = heat.resized(width, height)?;
-        &resized
+        let (r, max) = heat.resized_with_max(width, height)?;
+        resized = r;
+        (&resized, Some(max))
     };
-    let level = options.threshold.level(map)?;
+    let level = options.threshold.level_with_max(map, max)?;
     options.outline.outline_of_level(map, level)
 }
 

@@ -41,6 +41,17 @@ pub(crate) fn bilinear_resize(
     out_w: usize,
     out_h: usize,
 ) -> Vec<f32> {
+    bilinear_resize_with_max(values, w, h, out_w, out_h).0
+}
+
+/// [`bilinear_resize`] and the maximum of its output, taken while each output row is in cache.
+pub(crate) fn bilinear_resize_with_max(
+    values: &[f32],
+    w: usize,
+    h: usize,
+    out_w: usize,
+    out_h: usize,
+) -> (Vec<f32>, f32) {
     let tx = taps(w, out_w);
     let ty = taps(h, out_h);
     // Horizontal pass over the input rows that are used.
@@ -53,6 +64,7 @@ pub(crate) fn bilinear_resize(
         }
     }
     let mut out = vec![0.0f32; out_w * out_h];
+    let mut lanes = [f32::NEG_INFINITY; 8];
     for (y, t) in ty.iter().enumerate() {
         let r0 = &rows[t.i0 * out_w..(t.i0 + 1) * out_w];
         let r1 = &rows[t.i1 * out_w..(t.i1 + 1) * out_w];
@@ -60,6 +72,23 @@ pub(crate) fn bilinear_resize(
         for ((d, a), b) in dst.iter_mut().zip(r0).zip(r1) {
             *d = t.w0 * a + t.w1 * b;
         }
+        lane_max(&mut lanes, dst);
     }
-    out
+    let max = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    (out, max)
+}
+
+/// Folds `values` into eight running maxima (independent lanes, so it vectorises; values are
+/// finite, so the comparison needs no NaN care).
+pub(crate) fn lane_max(lanes: &mut [f32; 8], values: &[f32]) {
+    let chunks = values.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l = if v > *l { v } else { *l };
+        }
+    }
+    for (l, &v) in lanes.iter_mut().zip(rest) {
+        *l = if v > *l { v } else { *l };
+    }
 }

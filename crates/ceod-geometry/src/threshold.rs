@@ -71,11 +71,20 @@ impl Threshold {
     /// # Errors
     /// As [`Threshold::validate`].
     pub fn level(&self, map: &HeatMap) -> Result<Option<f32>> {
+        self.level_with_max(map, None)
+    }
+
+    /// [`Threshold::level`] with the map's maximum when it is already known.
+    pub(crate) fn level_with_max(
+        &self,
+        map: &HeatMap,
+        known_max: Option<f32>,
+    ) -> Result<Option<f32>> {
         self.validate()?;
         let values = map.values();
         Ok(match *self {
             Threshold::FractionOfMax(f) => {
-                let max = map.max();
+                let max = known_max.unwrap_or_else(|| map.max());
                 (max > 0.0).then_some(f * max)
             }
             Threshold::Absolute(t) => Some(t),

@@ -75,3 +75,21 @@ fn overlap_resamples_to_the_mask_size() {
     let o = overlap(&m, &full, &opts).unwrap();
     assert_eq!(o.detected, hot.count() as f64);
 }
+
+/// The overlap's fused resample-and-max gives the same hot region as resampling first and
+/// thresholding the result at half its maximum.
+#[test]
+fn fused_maximum_matches_two_steps() {
+    let m = HeatMap::new(3, 2, vec![0.0, 1.0, 2.0, 3.0, 4.0, 7.0]).unwrap();
+    let up = m.resized(6, 4).unwrap();
+    let t = 0.5 * up.values().iter().copied().fold(f32::MIN, f32::max);
+    let want = Mask::new(6, 4, up.values().iter().map(|&v| v >= t).collect()).unwrap();
+    let opts = OverlapOptions {
+        outline: ceod_geometry::Outline::PixelOutline,
+        ..Default::default()
+    };
+    let full = Mask::from_fn(6, 4, |_, _| true).unwrap();
+    let o = overlap(&m, &full, &opts).unwrap();
+    assert_eq!(o.detected, want.count() as f64);
+    assert_eq!(hot_pixels(&m, 6, 4, Threshold::FractionOfMax(0.5)).unwrap(), want);
+}
