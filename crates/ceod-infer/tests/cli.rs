@@ -27,8 +27,18 @@ fn preprocess() -> Preprocess {
 
 /// Saves a seeded ceodnet-s with `pre` and `threshold` in its card; returns the path.
 fn save_model(dir: &Path, name: &str, pre: Preprocess, threshold: f64) -> PathBuf {
+    save_seeded_model(dir, name, pre, threshold, 11)
+}
+
+fn save_seeded_model(
+    dir: &Path,
+    name: &str,
+    pre: Preprocess,
+    threshold: f64,
+    seed: u64,
+) -> PathBuf {
     let cfg = ModelConfig::ceodnet_s();
-    let (net, _) = CeodNet::seeded(&cfg, 11, DType::F32, &Device::Cpu).unwrap();
+    let (net, _) = CeodNet::seeded(&cfg, seed, DType::F32, &Device::Cpu).unwrap();
     let mut card = ModelCard::new(cfg, pre);
     card.threshold = threshold;
     let path = dir.join(name);
@@ -125,7 +135,7 @@ fn json_records_have_every_field_and_scores_equal_core_predict() {
         sorted[0] < sorted[4],
         "the images must give different scores: {sorted:?}"
     );
-    let threshold = f64::from(sorted[2]);
+    let threshold = f64::from(sorted[1] + sorted[2]) / 2.0;
     let model = save_model(dir.path(), "line3.safetensors", preprocess(), threshold);
     let args: Vec<&str> = ["--model", s(&model)]
         .into_iter()
@@ -144,10 +154,9 @@ fn json_records_have_every_field_and_scores_equal_core_predict() {
     for ((r, p), &want) in recs.iter().zip(&imgs).zip(&scores) {
         assert_eq!(r["path"], s(p));
         let got = r["score"].as_f64().unwrap() as f32;
-        assert_eq!(
-            got,
-            want,
-            "{}: the infer path and the eval path disagree",
+        assert!(
+            (got - want).abs() <= 1e-6,
+            "{}: the infer path and the eval path disagree: {got} vs {want}",
             p.display()
         );
         let decision = if f64::from(want) >= threshold {
@@ -186,7 +195,9 @@ fn batches_give_core_predict_scores_batch_by_batch() {
         .iter()
         .map(|r| r["score"].as_f64().unwrap() as f32)
         .collect();
-    assert_eq!(got, want);
+    for (a, b) in got.iter().zip(&want) {
+        assert!((a - b).abs() <= 1e-6, "batch 3: {a} vs core's {b}");
+    }
     for (a, b) in got.iter().zip(&single) {
         assert!((a - b).abs() < 1e-5, "batch 3 vs batch 1: {a} vs {b}");
     }
@@ -502,7 +513,7 @@ fn csv_and_text_formats() {
     let fields: Vec<&str> = lines[1].split(',').collect();
     assert_eq!(fields[0], s(&imgs[0]));
     let want = core_scores(&model, &imgs[..1], 1)[0];
-    assert_eq!(fields[1].parse::<f32>().unwrap(), want);
+    assert!((fields[1].parse::<f32>().unwrap() - want).abs() <= 1e-6);
     assert_eq!(fields[2], "defect");
     let out = run(
         &[
@@ -538,7 +549,19 @@ fn cam_out_writes_overlay_and_raw_cams_at_both_sizes() {
         resize: Resize::Letterbox { fill: 0.0 },
         ..preprocess()
     };
-    let model = save_model(dir.path(), "m.safetensors", pre.clone(), 0.5);
+    // The first seed whose CAM of this image is not zero everywhere (a zero CAM tests little).
+    let (model, raw) = (0..50u64)
+        .find_map(|seed| {
+            let model = save_seeded_model(dir.path(), "m.safetensors", pre.clone(), 0.5, seed);
+            let (net, card) = ceod_core::load_checkpoint(&model, &Device::Cpu).unwrap();
+            let prepared = card.preprocess.load(&img_path).unwrap();
+            let xs = PreparedImage::stack(std::slice::from_ref(&prepared), &Device::Cpu).unwrap();
+            let opts = ceod_gradcam::CamOptions::default();
+            let e = ceod_gradcam::explain(&net, &xs, &ceod_gradcam::Target::Binary, &opts).unwrap();
+            let raw = e.raw.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            raw.iter().any(|&v| v > 0.0).then_some((model, raw))
+        })
+        .unwrap();
     let cams = dir.path().join("cams");
     let out = run(
         &["--model", s(&model), "--cam-out", s(&cams), s(&img_path)],
@@ -556,19 +579,12 @@ fn cam_out_writes_overlay_and_raw_cams_at_both_sizes() {
     assert_eq!(fshape, vec![6, 8]);
     assert_eq!(ishape, vec![40, 90]);
     // The feature-resolution CAM is ceod-gradcam's explain on the same input.
-    let (net, card) = ceod_core::load_checkpoint(&model, &Device::Cpu).unwrap();
+    let (_, card) = ceod_core::load_checkpoint(&model, &Device::Cpu).unwrap();
     let prepared = card.preprocess.load(&img_path).unwrap();
-    let xs = PreparedImage::stack(std::slice::from_ref(&prepared), &Device::Cpu).unwrap();
-    let e = ceod_gradcam::explain(
-        &net,
-        &xs,
-        &ceod_gradcam::Target::Binary,
-        &ceod_gradcam::CamOptions::default(),
-    )
-    .unwrap();
-    let raw = e.raw.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let scale = raw.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0, "a CAM that is zero everywhere tests nothing");
     for (a, b) in fcam.iter().zip(&raw) {
-        assert!((a - b).abs() <= 1e-6 * b.abs().max(1e-3), "{a} vs {b}");
+        assert!((a - b).abs() <= 1e-5 * scale, "{a} vs {b}");
     }
     // The image-size CAM is the feature CAM brought through the letterbox placement.
     let fc = ceod_infer::heatmap::FeatureCam {
