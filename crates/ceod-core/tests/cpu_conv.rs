@@ -41,6 +41,11 @@ const SHAPES: &[Case] = &[
     (5, 2, 6, 5, 3, 1, 1, 0),
     (2, 2, 4, 3, 2, 2, 3, 2),
     (7, 3, 11, 4, 6, 3, 3, 1),
+    // K = C·kh·kw above 27: the im2col + gemm path (below: the direct loops).
+    (2, 4, 6, 5, 3, 3, 3, 1),
+    (3, 5, 7, 9, 4, 3, 3, 0),
+    (1, 8, 5, 4, 3, 3, 3, 1),
+    (2, 16, 4, 4, 8, 3, 3, 1),
 ];
 
 /// candle's conv2d, broadcast bias, ReLU, and ceod-core's `max_pool` (first maximum per window).
@@ -188,6 +193,7 @@ fn gradients_equal_central_finite_differences_in_f64() {
         (2, 2, 5, 4, 3, 3, 3, 1),
         (1, 1, 3, 6, 2, 3, 2, 0),
         (1, 2, 7, 5, 2, 3, 3, 1),
+        (2, 4, 4, 5, 2, 3, 3, 1),
     ] {
         let x = rng.tensor(&[b, ci, h, w], DType::F64);
         let wt = rng.tensor(&[co, ci, kh, kw], DType::F64);
@@ -232,37 +238,39 @@ fn gradients_equal_central_finite_differences_in_f64() {
 
 #[test]
 fn thread_counts_and_uneven_batch_splits_give_the_same_result() {
-    let mut rng = Rng(4);
-    let x = rng.tensor(&[5, 3, 7, 6], DType::F64);
-    let w = rng.tensor(&[4, 3, 3, 3], DType::F64);
-    let b = rng.tensor(&[4], DType::F64);
-    let o = ConvOptions::same_relu_pool(2);
-    let r = rng.tensor(&[5, 4, 3, 3], DType::F64);
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            let y = conv2d(&x, &w, Some(&b), o).unwrap();
-            let [dx, dw, db] = grads(&x, &w, &b, &r, o, true);
-            [y, dx, dw, db]
-        })
-    };
-    let one = run(1);
-    for threads in [2, 3, 8] {
-        for (a, t) in run(threads).iter().zip(&one) {
-            assert!(rel_err(a, t) <= 1e-13, "{threads} threads");
+    // c_in 2 (K = 18, the direct loops) and 5 (K = 45, im2col + gemm).
+    for c_in in [2, 5] {
+        let mut rng = Rng(4);
+        let x = rng.tensor(&[5, c_in, 7, 6], DType::F64);
+        let w = rng.tensor(&[4, c_in, 3, 3], DType::F64);
+        let b = rng.tensor(&[4], DType::F64);
+        let o = ConvOptions::same_relu_pool(2);
+        let r = rng.tensor(&[5, 4, 3, 3], DType::F64);
+        let run = |threads: usize, x: &Tensor, r: &Tensor| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let y = conv2d(x, &w, Some(&b), o).unwrap();
+                let [dx, dw, db] = grads(x, &w, &b, r, o, true);
+                [y, dx, dw, db]
+            })
+        };
+        let one = run(1, &x, &r);
+        for threads in [2, 3, 8] {
+            for (a, t) in run(threads, &x, &r).iter().zip(&one) {
+                assert!(rel_err(a, t) <= 1e-13, "{threads} threads, c_in {c_in}");
+            }
         }
+        // Batch 1 on several threads takes the multi-threaded gemm path.
+        let (x1, r1) = (x.narrow(0, 0, 1).unwrap(), r.narrow(0, 0, 1).unwrap());
+        let one1 = run(1, &x1, &r1);
+        for (a, t) in run(3, &x1, &r1).iter().zip(&one1) {
+            assert!(rel_err(a, t) <= 1e-13, "batch 1, c_in {c_in}");
+        }
+        assert!(rel_err(&one1[0], &one[0].narrow(0, 0, 1).unwrap()) <= 1e-13);
     }
-    // Batch 1 on several threads takes the multi-threaded gemm path.
-    let x1 = x.narrow(0, 0, 1).unwrap();
-    let single = rayon::ThreadPoolBuilder::new()
-        .num_threads(3)
-        .build()
-        .unwrap();
-    let y1 = single.install(|| conv2d(&x1, &w, Some(&b), o).unwrap());
-    assert!(rel_err(&y1, &one[0].narrow(0, 0, 1).unwrap()) <= 1e-13);
 }
 
 #[test]

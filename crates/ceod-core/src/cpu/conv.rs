@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
+use super::direct;
 use super::gemm::{MatRef, Parallelism, matmul};
 use super::im2col::{Geometry, col2im_add, im2col};
 
@@ -458,9 +459,15 @@ fn forward<T: WithDType>(
     let al = if e.pool > 1 { ol } else { 0 };
     let par = inner_parallelism(g.batch);
     let run = |xs: &[T], os: &mut [T], args: &mut [u8]| -> candle_core::Result<()> {
-        let mut col = vec![zero; k * n];
+        let direct = k <= direct::MAX_K;
+        let mut col = vec![zero; if direct { 0 } else { k * n }];
         let mut z = vec![zero; g.out_len()];
         for (i, (xi, oi)) in xs.chunks_exact(il).zip(os.chunks_exact_mut(ol)).enumerate() {
+            if direct {
+                direct::forward(xi, w, &g, &mut z);
+                epilogue(&mut z, b, &g, e, oi, &mut args[i * al..(i + 1) * al]);
+                continue;
+            }
             im2col(xi, &g, &mut col);
             matmul(
                 (g.c_out, n, k),
@@ -563,7 +570,8 @@ fn kernel_grad<T: WithDType>(
     // One `[dw | db]` per task, summed in task order.
     let run = |first: usize, gs: &[T], os: &[T], xs: &[T]| -> candle_core::Result<Vec<T>> {
         let mut acc = vec![zero; co * k + co];
-        let mut col = vec![zero; k * n];
+        let direct = k <= direct::MAX_K;
+        let mut col = vec![zero; if direct { 0 } else { k * n }];
         let mut buf = Vec::new();
         let args = arg_slice(s, ol, first, gs.len() / ol);
         for (i, ((gi, oi), xi)) in gs
@@ -573,8 +581,15 @@ fn kernel_grad<T: WithDType>(
             .enumerate()
         {
             let gm = output_grad(gi, oi, &args[i * al..(i + 1) * al], s, &mut buf);
-            im2col(xi, &g, &mut col);
             let (dw, db) = acc.split_at_mut(co * k);
+            for (d, row) in db.iter_mut().zip(gm.chunks_exact(n)) {
+                *d += row.iter().fold(zero, |s, &v| s + v);
+            }
+            if direct {
+                direct::kernel_grad_add(gm, xi, &g, dw);
+                continue;
+            }
+            im2col(xi, &g, &mut col);
             // dw[O × K] += gm[O × N] · colᵀ[N × K]
             matmul(
                 (co, k, n),
@@ -584,9 +599,6 @@ fn kernel_grad<T: WithDType>(
                 true,
                 par,
             )?;
-            for (d, row) in db.iter_mut().zip(gm.chunks_exact(n)) {
-                *d += row.iter().fold(zero, |s, &v| s + v);
-            }
         }
         Ok(acc)
     };
