@@ -137,7 +137,7 @@ pub fn eval_checkpoint(
 
 /// `eval`.
 pub fn eval(a: &EvalArgs) -> anyhow::Result<()> {
-    let device = ceod_core::device(&a.device)?;
+    let device = crate::config::device_of(&a.device)?;
     let card = ceod_core::read_model_card(&a.model)
         .with_context(|| format!("reading {}", a.model.display()))?;
     let data = data_for(&a.data, &card, a.seed)?;
@@ -287,7 +287,7 @@ pub fn explain_items(
 
 /// `explain`.
 pub fn explain_cmd(a: &ExplainArgs) -> anyhow::Result<()> {
-    let device = ceod_core::device(&a.device)?;
+    let device = crate::config::device_of(&a.device)?;
     let (net, card) = load_checkpoint(&a.model, &device)
         .with_context(|| format!("loading {}", a.model.display()))?;
     let data = data_for(&a.data, &card, a.seed)?;
@@ -505,7 +505,7 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
             "== training {name} (omega {omega}): {n_train} images {size}x{size}, {epochs} epochs"
         );
         let out = run_training(&cfg, false, None, sink.as_mut())?;
-        let device = ceod_core::device(&a.device)?;
+        let device = crate::config::device_of(&a.device)?;
         let best = out.run_dir.join("best.safetensors");
         let (m, card) = eval_checkpoint(&best, &out.dataset.test, 32, &device)?;
         let (net, _) = load_checkpoint(&best, &device)?;

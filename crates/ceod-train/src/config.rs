@@ -23,6 +23,12 @@ fn usage<T>(msg: impl Into<String>) -> Result<T, UsageError> {
     Err(UsageError(msg.into()))
 }
 
+/// The candle device of a `--device` value (`cpu`, `cuda:N`, `metal`); an unknown or
+/// unavailable device is a usage error.
+pub fn device_of(spec: &str) -> Result<candle_core::Device, UsageError> {
+    ceod_core::device(spec).map_err(|e| UsageError(format!("--device {spec}: {e}")))
+}
+
 /// Where the data comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

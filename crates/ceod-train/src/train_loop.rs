@@ -144,8 +144,7 @@ pub fn run_training(
     stop_after: Option<usize>,
     sink: &mut dyn ProgressSink,
 ) -> anyhow::Result<TrainOutcome> {
-    let device: Device =
-        ceod_core::device(&cfg.device).with_context(|| format!("device `{}`", cfg.device))?;
+    let device: Device = crate::config::device_of(&cfg.device)?;
     let t_load = Instant::now();
     let mut dataset = load_dataset(&cfg.data, &cfg.preprocess, cfg.seed, cfg.val_fraction)?;
     if dataset.train.is_empty() {
@@ -180,7 +179,7 @@ pub fn run_training(
     let cfg = &resolved;
     let run = RunDir::create(&cfg.run_dir)?;
 
-    let (net, varmap, mut opt, mut st) = if resume {
+    let (net, _varmap, mut opt, mut st) = if resume {
         let (net, varmap, card) = load_checkpoint_trainable(run.last(), &device)
             .with_context(|| format!("loading {}", run.last().display()))?;
         let (moments, st) = load_state(&run.state(), &device)?;
@@ -215,7 +214,6 @@ pub fn run_training(
         };
         (net, varmap, opt, st)
     };
-    let _ = &varmap;
 
     let n = dataset.train.len();
     let steps_per_epoch = n.div_ceil(cfg.batch_size);

@@ -364,6 +364,24 @@ fn bad_input_is_reported() {
         Some(2)
     );
 
+    // an unknown device is a usage error too
+    let out = run(
+        &[
+            "train",
+            "--synth",
+            "8",
+            "--size",
+            "32x32",
+            "--device",
+            "banana",
+            "--runs-dir",
+            r,
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("banana"));
+
     // an image that does not decode and a mask of the wrong size are reported and skipped
     let text = std::fs::read_to_string(&manifest).unwrap();
     let mut rows: Vec<String> = text.lines().map(str::to_string).collect();
