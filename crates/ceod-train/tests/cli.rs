@@ -491,3 +491,81 @@ fn demo_quick() {
     );
     assert!(d.join("runs/demo-baseline/best.safetensors").is_file());
 }
+
+#[test]
+fn mvtec_folder_trains_and_evaluates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let root = d.join("mvtec");
+    let s = samples(Split::Test, 24);
+    let (good, bad): (Vec<_>, Vec<_>) = s.iter().partition(|x| x.label == 0);
+    for sub in [
+        "train/good",
+        "test/good",
+        "test/scratch",
+        "ground_truth/scratch",
+    ] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    for (i, x) in good.iter().enumerate() {
+        let folder = if i < 6 { "train/good" } else { "test/good" };
+        x.to_gray_image()
+            .save(root.join(folder).join(format!("{i:03}.png")))
+            .unwrap();
+    }
+    for (i, x) in bad.iter().enumerate() {
+        x.to_gray_image()
+            .save(root.join("test/scratch").join(format!("{i:03}.png")))
+            .unwrap();
+        x.mask_image()
+            .save(
+                root.join("ground_truth/scratch")
+                    .join(format!("{i:03}_mask.png")),
+            )
+            .unwrap();
+    }
+    let r = d.join("runs");
+    let args = [
+        "train",
+        "--mvtec",
+        root.to_str().unwrap(),
+        "--size",
+        "32x32",
+        "--epochs",
+        "1",
+        "--runs-dir",
+        r.to_str().unwrap(),
+        "--name",
+        "mv",
+    ];
+    let out = run(&args, d);
+    assert_eq!(out.status.code(), Some(0));
+    // train/good has one class only: AUROC is undefined on the held-out part, not a made-up number
+    let lines = metrics_of(&r.join("mv"));
+    assert!(lines[0]["val"]["n"].as_u64().unwrap() >= 1);
+    assert!(lines[0]["val"]["auroc"].is_null());
+    let best = r.join("mv/best.safetensors");
+    let out = run(
+        &[
+            "eval",
+            "--model",
+            best.to_str().unwrap(),
+            "--mvtec",
+            root.to_str().unwrap(),
+            "--json",
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["split"], "test");
+    assert_eq!(
+        e["metrics"]["n"].as_u64().unwrap() as usize,
+        good.len() - 6 + bad.len()
+    );
+    assert_eq!(
+        e["metrics"]["n_with_mask"].as_u64().unwrap() as usize,
+        bad.len()
+    );
+    assert!(e["metrics"]["auroc"].is_number());
+}
