@@ -48,6 +48,39 @@ fn overlap_inputs_128_match_shapely() {
     eprintln!("overlap_inputs_128: max |ours - reference| = {max_err:.3e}");
 }
 
+/// The 512×512 inputs, when present: `overlap_inputs_512.safetensors` in the fixtures folder (the
+/// reference's `bench` writes it there) or the file `$CEOD_BENCH_512` (written by
+/// `benches/shapely_overlap.py`, with shapely's distances).
+#[test]
+fn overlap_inputs_512_match_shapely() {
+    let in_fixtures = fixtures_dir().map(|d| d.join("overlap_inputs_512.safetensors"));
+    let path = in_fixtures
+        .filter(|p| p.is_file())
+        .or_else(|| std::env::var_os("CEOD_BENCH_512").map(std::path::PathBuf::from))
+        .filter(|p| p.is_file());
+    let Some(path) = path else {
+        eprintln!("SKIP: no overlap_inputs_512.safetensors (fixtures folder or CEOD_BENCH_512)");
+        return;
+    };
+    let t = read_tensors(&path, &["hot", "masks", "exact_overlap_d"]);
+    let n = 512;
+    let expected = t[2].f64s();
+    for i in 0..t[0].shape[0] {
+        let hot: Vec<f32> = t[0].bytes[i * n * n..(i + 1) * n * n]
+            .iter()
+            .map(|&b| f32::from(b))
+            .collect();
+        let heat = HeatMap::new(n, n, hot).unwrap();
+        let mask = Mask::from_bytes(n, n, &t[1].bytes[i * n * n..(i + 1) * n * n], 1).unwrap();
+        let (d, _) = reference_distance(&heat, &mask);
+        assert!(
+            (d - expected[i]).abs() < 1e-6,
+            "512 case {i}: ours {d}, shapely {}",
+            expected[i]
+        );
+    }
+}
+
 fn check_oracle(file: &str) {
     let Some(dir) = fixtures_dir() else { return };
     let t = read_tensors(
