@@ -427,3 +427,23 @@ fn pool_windows_that_do_not_fit_are_errors() {
         assert!(conv2d(&x, &w, None, o).is_err(), "pool {k}");
     }
 }
+
+#[test]
+fn pool_windows_above_16_run_max_pool_after_the_op() {
+    let mut rng = Rng(7);
+    let x = Var::from_tensor(&rng.tensor(&[2, 1, 18, 19], DType::F64)).unwrap();
+    let w = rng.tensor(&[2, 1, 3, 3], DType::F64);
+    let o = ConvOptions::same_relu_pool(17);
+    let got = conv2d(x.as_tensor(), &w, None, o).unwrap();
+    let want = reference(x.as_tensor(), &w, None, o);
+    assert_eq!(got.dims(), &[2, 2, 1, 1]);
+    assert!(rel_err(&got, &want) <= 1e-12);
+    let g1 = got.sum_all().unwrap().backward().unwrap();
+    let g2 = want.sum_all().unwrap().backward().unwrap();
+    assert!(
+        rel_err(
+            g1.get(x.as_tensor()).unwrap(),
+            g2.get(x.as_tensor()).unwrap()
+        ) <= 1e-12
+    );
+}

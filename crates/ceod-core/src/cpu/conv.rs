@@ -23,7 +23,8 @@ pub struct ConvOptions {
     pub relu: bool,
     /// Then a `k × k` max pool with stride `k` (`Some(k)`), with the rule of
     /// [`max_pool`](crate::max_pool): the gradient of a window goes to its first maximum in
-    /// row-major order, rows and columns that do not fill a window are dropped. `k ≤ 16`.
+    /// row-major order, rows and columns that do not fill a window are dropped. Windows up to
+    /// 16 are fused into the op; larger ones run [`max_pool`](crate::max_pool) after it.
     pub pool: Option<usize>,
 }
 
@@ -78,8 +79,8 @@ const MAX_POOL: usize = 16;
 ///
 /// # Errors
 /// When `xs` or `weight` is not 4-d, the channels or the bias length do not match, the kernel
-/// does not fit the padded input, the pool window is 0, above 16 or larger than the map, or the
-/// dtypes differ.
+/// does not fit the padded input, the pool window is 0 or larger than the map, or the dtypes
+/// differ.
 pub fn conv2d(
     xs: &Tensor,
     weight: &Tensor,
@@ -100,10 +101,10 @@ pub fn conv2d(
         candle_core::bail!("conv2d: input, weight and bias must have one dtype");
     }
     if let Some(k) = options.pool
-        && (k == 0 || k > MAX_POOL || k > g.out_h() || k > g.out_w())
+        && (k == 0 || k > g.out_h() || k > g.out_w())
     {
         candle_core::bail!(
-            "conv2d: pool window {k} does not fit a {}x{} map (at most {MAX_POOL})",
+            "conv2d: pool window {k} does not fit a {}x{} map",
             g.out_h(),
             g.out_w()
         );
@@ -111,6 +112,19 @@ pub fn conv2d(
     let fast = xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64);
     if !fast {
         return candle_path(xs, weight, bias, options);
+    }
+    if let Some(k) = options.pool.filter(|&k| k > MAX_POOL) {
+        // Windows above 16 do not fit the op's one-byte window offsets: pool separately.
+        let y = conv2d(
+            xs,
+            weight,
+            bias,
+            ConvOptions {
+                pool: None,
+                ..options
+            },
+        )?;
+        return crate::pool::max_pool(&y, k);
     }
     let zeros;
     let bias = match bias {
