@@ -75,7 +75,9 @@ pub struct Args {
     pub batch: usize,
 
     /// Write, per image, a heat-map overlay PNG and the raw CAM as float32 `.npy`, at feature
-    /// resolution and at image size, into this directory (created if missing).
+    /// resolution and at image size, into this directory (created if missing):
+    /// `<stem>.overlay.png`, `<stem>.cam.npy` (h × w), `<stem>.cam_image.npy` (image rows ×
+    /// columns); a stem seen before in the run gets `-2`, `-3`, …
     #[arg(long, value_name = "DIR")]
     pub cam_out: Option<PathBuf>,
 

@@ -17,6 +17,9 @@ use candle_core::{Module, Result, Tensor};
 use ceod_core::{CeodNet, ModelConfig, max_pool};
 use ceod_gradcam::{CamModel, LinearHead};
 
+/// Images per pass through the conv blocks (see [`FastNet`]'s `features`).
+pub const CHUNK: usize = 4;
+
 /// One conv block: the weight as `C_out × (C_in·9)`, the bias as `1 × C_out × 1`, and whether
 /// a max pool follows.
 #[derive(Debug, Clone)]
@@ -106,8 +109,9 @@ impl FastNet {
     }
 }
 
-impl CamModel for FastNet {
-    fn features(&self, xs: &Tensor) -> Result<Tensor> {
+impl FastNet {
+    /// The conv blocks on at most [`CHUNK`] images at a time.
+    fn features_chunk(&self, xs: &Tensor) -> Result<Tensor> {
         let mut x = xs.clone();
         for b in &self.blocks {
             x = conv3x3(&x, &b.weight, &b.bias)?.relu()?;
@@ -116,6 +120,24 @@ impl CamModel for FastNet {
             }
         }
         Ok(x)
+    }
+}
+
+impl CamModel for FastNet {
+    /// The conv blocks, [`CHUNK`] images at a time: the column matrices stay small (a batch of
+    /// 32 at 128×128 would need 75 MB for the second block, allocated and page-faulted anew on
+    /// every call), and batches of any size give the same features as single images.
+    fn features(&self, xs: &Tensor) -> Result<Tensor> {
+        let b = xs.dim(0)?;
+        let chunk = CHUNK;
+        if b <= chunk {
+            return self.features_chunk(xs);
+        }
+        let parts = (0..b)
+            .step_by(chunk)
+            .map(|start| self.features_chunk(&xs.narrow(0, start, chunk.min(b - start))?))
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::cat(&parts, 0)
     }
 
     fn head(&self, features: &Tensor) -> Result<Tensor> {
@@ -192,6 +214,22 @@ mod tests {
             let nl = net.forward(&x).unwrap();
             assert_eq!(fl.dims(), nl.dims());
             assert!(max_rel_diff(&fl, &nl) < 1e-5, "logits {cfg:?}");
+        }
+    }
+
+    #[test]
+    fn a_batch_larger_than_a_chunk_gives_the_features_of_its_images() {
+        let dev = Device::Cpu;
+        let (net, _) = CeodNet::seeded(&ModelConfig::ceodnet_s(), 2, DType::F32, &dev).unwrap();
+        let fast = FastNet::new(&net).unwrap();
+        let n = 2 * CHUNK + 1;
+        let x = Tensor::rand(0f32, 1f32, (n, 1, 16, 24), &dev).unwrap();
+        let all = fast.features(&x).unwrap();
+        assert_eq!(all.dims(), &[n, 64, 2, 3]);
+        for i in [0, CHUNK, n - 1] {
+            let one = fast.features(&x.narrow(0, i, 1).unwrap()).unwrap();
+            let d = max_rel_diff(&all.narrow(0, i, 1).unwrap(), &one);
+            assert!(d < 1e-6, "image {i}: {d}");
         }
     }
 
