@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, WithDType};
-use rayon::prelude::*;
 
 use super::direct;
 use super::gemm::{MatRef, Parallelism, matmul};
@@ -56,7 +55,7 @@ const MAX_POOL: usize = 16;
 ///
 /// On the CPU, for `f32` and `f64`, this is one custom op: per image an `im2col` and a `gemm`,
 /// the bias, ReLU and pool fused into the pass over its result (the unpooled map never becomes a
-/// tensor), the batch split over rayon's threads. Its backward pass is two more custom ops: the
+/// tensor), the batch split over candle's CPU threads. Its backward pass is two more custom ops: the
 /// input gradient by `gemm` + `col2im` (skipped when `xs` needs no gradient), the kernel and bias
 /// gradients by `im2col` + `gemm`. Elsewhere (cuda, metal, other dtypes) it is candle's `conv2d`,
 /// `broadcast_add`, `relu` and [`max_pool`](crate::max_pool). Non-contiguous inputs are made
@@ -242,6 +241,42 @@ fn slice<'a, T: WithDType>(
 
 fn threads() -> usize {
     rayon::current_num_threads().max(1)
+}
+
+/// Runs `f(i, input_i)` for every task on candle's own CPU worker threads (its barrier pool,
+/// which also runs candle's element-wise ops, so the two never compete for the cores), task `i`
+/// on thread `i mod threads`; the results in task order.
+fn run_tasks<I: Send, R: Send>(
+    inputs: Vec<I>,
+    f: impl Fn(usize, I) -> candle_core::Result<R> + Sync,
+) -> candle_core::Result<Vec<R>> {
+    type Slot<I, R> = Mutex<(Option<I>, Option<candle_core::Result<R>>)>;
+    let n = inputs.len();
+    let slots: Vec<Slot<I, R>> = inputs
+        .into_iter()
+        .map(|i| Mutex::new((Some(i), None)))
+        .collect();
+    let pool = candle_core::utils::barrier_pool();
+    let threads = pool.n_workers() + 1;
+    pool.execute(|tid| {
+        for t in (tid..n).step_by(threads) {
+            // Each slot is taken by exactly one thread: the lock is never contended.
+            if let Ok(mut slot) = slots[t].lock()
+                && let Some(input) = slot.0.take()
+            {
+                slot.1 = Some(f(t, input));
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| match m.into_inner() {
+            Ok((_, Some(r))) => r,
+            _ => Err(candle_core::Error::Msg(
+                "ceod conv: a worker task did not run".into(),
+            )),
+        })
+        .collect()
 }
 
 /// Images per parallel task: the batch in `threads` equal runs (fixed, so results are
@@ -504,10 +539,12 @@ fn forward<T: WithDType>(
                     .map(|_| <&mut [u8]>::default())
                     .collect()
             };
-            x.par_chunks(per * il)
-                .zip(out.par_chunks_mut(per * ol))
+            let tasks = x
+                .chunks(per * il)
+                .zip(out.chunks_mut(per * ol))
                 .zip(arg_chunks)
-                .try_for_each(|((xs, os), args)| run(xs, os, args))?
+                .collect();
+            run_tasks(tasks, |_, ((xs, os), args)| run(xs, os, args))?;
         }
         None => run(x, &mut out, &mut arg)?,
     }
@@ -559,12 +596,14 @@ fn input_grad<T: WithDType>(
         Ok(())
     };
     match images_per_task(g.batch) {
-        Some(per) => grad
-            .par_chunks(per * ol)
-            .zip(out.par_chunks(per * ol))
-            .zip(dx.par_chunks_mut(per * il))
-            .enumerate()
-            .try_for_each(|(t, ((gs, os), dxs))| run(t * per, gs, os, dxs))?,
+        Some(per) => {
+            let tasks = grad
+                .chunks(per * ol)
+                .zip(out.chunks(per * ol))
+                .zip(dx.chunks_mut(per * il))
+                .collect();
+            run_tasks(tasks, |t, ((gs, os), dxs)| run(t * per, gs, os, dxs))?;
+        }
         None => run(0, grad, out, &mut dx)?,
     }
     Ok(dx)
@@ -617,13 +656,14 @@ fn kernel_grad<T: WithDType>(
         Ok(acc)
     };
     let parts = match images_per_task(g.batch) {
-        Some(per) => grad
-            .par_chunks(per * ol)
-            .zip(out.par_chunks(per * ol))
-            .zip(x.par_chunks(per * il))
-            .enumerate()
-            .map(|(t, ((gs, os), xs))| run(t * per, gs, os, xs))
-            .collect::<candle_core::Result<Vec<_>>>()?,
+        Some(per) => {
+            let tasks = grad
+                .chunks(per * ol)
+                .zip(out.chunks(per * ol))
+                .zip(x.chunks(per * il))
+                .collect();
+            run_tasks(tasks, |t, ((gs, os), xs)| run(t * per, gs, os, xs))?
+        }
         None => vec![run(0, grad, out, x)?],
     };
     let mut parts = parts.into_iter();
