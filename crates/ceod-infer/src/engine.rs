@@ -71,13 +71,11 @@ impl Engine {
     /// that do not fit its card; the device is not available; the card's threshold or
     /// preprocessing is unusable.
     pub fn load(path: &Path, device: DeviceSpec, threshold: Option<f64>) -> anyhow::Result<Self> {
-        let device = device
-            .device()
-            .with_context(|| format!("cannot open device `{device}`"))?;
+        let device = device.device().context("--device")?;
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read the model file {}", path.display()))?;
         let (net, card) = ceod_core::load_checkpoint(path, &device)
-            .with_context(|| format!("{} cannot be used as a ceod checkpoint", path.display()))?;
+            .context("--model: not a usable ceod checkpoint")?;
         card.preprocess
             .validate()
             .with_context(|| format!("{}: invalid preprocessing in the card", path.display()))?;
