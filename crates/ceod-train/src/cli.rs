@@ -343,10 +343,10 @@ pub struct DemoArgs {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Epochs of each model (default 16, quick 1).
+    /// Epochs of each model (default 20, quick 1).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Training images (default 384, quick 24).
+    /// Training images (default 256, quick 24).
     #[arg(long)]
     pub n_train: Option<usize>,
     /// Image size in pixels, square (default 48, quick 32).
@@ -355,6 +355,19 @@ pub struct DemoArgs {
     /// Weight of the overlap term of the CEOD model.
     #[arg(long, default_value_t = 1.0)]
     pub omega: f64,
+    /// Base learning rate of both models (AdamW, cosine schedule; default 3e-3).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Batch size (default 32).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Output channels of the conv blocks, comma separated, pools after all but the last
+    /// (default 8,16,32,32).
+    #[arg(long, value_delimiter = ',')]
+    pub widths: Option<Vec<usize>>,
+    /// Epochs of the CEOD model at omega 0 before the overlap term is switched on (default 0).
+    #[arg(long)]
+    pub warmup_epochs: Option<usize>,
     /// Device: cpu, cuda:N, metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,
