@@ -343,7 +343,7 @@ pub struct DemoArgs {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Epochs of each model (default 20, quick 1).
+    /// Epochs of each model (default 28, quick 1).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Training images (default 256, quick 24).
