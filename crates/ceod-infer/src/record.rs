@@ -1,7 +1,7 @@
 //! Output records (one per image) and their formats: JSON lines, CSV, text.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -50,7 +50,9 @@ impl Decision {
 /// One output record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record {
-    /// The image path, as given or found.
+    /// The image path, as given or found; serialised lossily (a name that is not valid UTF-8
+    /// gets U+FFFD in place of the bad bytes, so every file still gets its record).
+    #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     /// The defect probability in `[0, 1]`; `None` on error.
     pub score: Option<f32>,
@@ -64,11 +66,25 @@ pub struct Record {
     /// of the batch's forward pass (the batch time divided by the batch size).
     pub ms: f64,
     /// The heat-map overlay PNG written for this image (`--cam-out`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "lossy_opt_path"
+    )]
     pub cam_png: Option<PathBuf>,
     /// The error, for a record whose decision is `error`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
+fn lossy_opt_path<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => lossy_path(p, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// The output format of the records.
@@ -243,6 +259,22 @@ mod tests {
         assert!(lines[1]["score"].is_null());
         assert_eq!(lines[1]["decision"], "error");
         assert_eq!(lines[1]["error"], "bad");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn json_paths_that_are_not_utf8_are_written_lossily() {
+        use std::os::unix::ffi::OsStrExt;
+        let mut r = rec("x", Some(0.25), None);
+        r.path = PathBuf::from(std::ffi::OsStr::from_bytes(b"dir/bad\xff.png"));
+        r.cam_png = Some(PathBuf::from(std::ffi::OsStr::from_bytes(
+            b"c/bad\xff.overlay.png",
+        )));
+        let mut w = RecordWriter::new(Vec::new(), Format::Json);
+        w.write(&[r]).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&w.into_inner()).unwrap();
+        assert_eq!(v["path"], "dir/bad\u{fffd}.png");
+        assert_eq!(v["cam_png"], "c/bad\u{fffd}.overlay.png");
     }
 
     #[test]

