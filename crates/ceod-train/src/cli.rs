@@ -58,12 +58,19 @@ pub struct InputArgs {
     /// Keep the aspect ratio and pad (letterbox) instead of stretching.
     #[arg(long)]
     pub letterbox: bool,
-    /// Mean subtracted from pixel values in [0, 1] (every channel).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub mean: f32,
-    /// Standard deviation pixel values are divided by after the mean.
-    #[arg(long, default_value_t = 1.0)]
-    pub std: f32,
+    /// Mean subtracted from pixel values in [0, 1]: one value for every channel, or one per
+    /// channel, comma separated (default 0).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_negative_numbers = true,
+        conflicts_with = "normalise"
+    )]
+    pub mean: Option<Vec<f32>>,
+    /// Standard deviation pixel values are divided by after the mean: one value or one per
+    /// channel, comma separated, each finite and > 0 (default 1).
+    #[arg(long, value_delimiter = ',', conflicts_with = "normalise")]
+    pub std: Option<Vec<f32>>,
     /// Normalise with the training split's per-channel mean and standard deviation (stored in
     /// the config and the checkpoint, so eval and inference use the same numbers).
     #[arg(long)]

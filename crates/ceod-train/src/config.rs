@@ -97,6 +97,29 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), UsageError> {
     Ok((w, h))
 }
 
+/// The values of `--mean` or `--std`: finite, one broadcast to every channel or one per channel;
+/// `default` when the flag is absent.
+fn normalisation_values(
+    flag: &str,
+    values: Option<&[f32]>,
+    default: f32,
+    channels: usize,
+) -> Result<Vec<f32>, UsageError> {
+    let Some(v) = values else {
+        return Ok(vec![default]);
+    };
+    if v.len() != 1 && v.len() != channels {
+        return usage(format!(
+            "{flag} needs one value or one per channel ({channels}), got {}",
+            v.len()
+        ));
+    }
+    if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+        return usage(format!("{flag} values must be finite, got {x}"));
+    }
+    Ok(v.to_vec())
+}
+
 /// The preprocessing from the input flags.
 pub fn preprocess_from(input: &InputArgs) -> Result<Preprocess, UsageError> {
     let (width, height) = parse_size(&input.size)?;
@@ -109,8 +132,12 @@ pub fn preprocess_from(input: &InputArgs) -> Result<Preprocess, UsageError> {
         } else {
             Resize::Stretch
         },
-        ..Preprocess::default()
+        mean: normalisation_values("--mean", input.mean.as_deref(), 0.0, input.channels)?,
+        std: normalisation_values("--std", input.std.as_deref(), 1.0, input.channels)?,
     };
+    if let Some(s) = pre.std.iter().find(|s| **s <= 0.0) {
+        return usage(format!("--std must be > 0, got {s}"));
+    }
     pre.validate().map_err(|e| UsageError(e.to_string()))?;
     Ok(pre)
 }
@@ -423,6 +450,28 @@ mod tests {
     }
 
     #[test]
+    fn mean_and_std_reach_the_preprocessing() {
+        let cfg = parse(&["--synth", "8", "--mean", "0.25", "--std", "0.5"]).unwrap();
+        assert_eq!(cfg.preprocess.mean, vec![0.25]);
+        assert_eq!(cfg.preprocess.std, vec![0.5]);
+        let cfg = parse(&[
+            "--synth",
+            "8",
+            "--channels",
+            "3",
+            "--mean",
+            "0.1,0.2,0.3",
+            "--std=0.5,0.25,2",
+        ])
+        .unwrap();
+        assert_eq!(cfg.preprocess.mean, vec![0.1, 0.2, 0.3]);
+        assert_eq!(cfg.preprocess.std, vec![0.5, 0.25, 2.0]);
+        let cfg = parse(&["--synth", "8"]).unwrap();
+        assert_eq!(cfg.preprocess.mean, vec![0.0]);
+        assert_eq!(cfg.preprocess.std, vec![1.0]);
+    }
+
+    #[test]
     fn bad_values_are_usage_errors() {
         assert!(parse(&[]).unwrap_err().0.contains("needs data"));
         assert!(parse(&["--synth", "8", "--epochs", "0"]).is_err());
@@ -430,6 +479,11 @@ mod tests {
         assert!(parse(&["--synth", "8", "--omega=-1"]).is_err());
         assert!(parse(&["--synth", "8", "--pos-weight", "0"]).is_err());
         assert!(parse(&["--synth", "8", "--preset", "nope"]).is_err());
+        assert!(parse(&["--synth", "8", "--std", "0"]).is_err());
+        assert!(parse(&["--synth", "8", "--std=-1"]).is_err());
+        assert!(parse(&["--synth", "8", "--mean", "nan"]).is_err());
+        assert!(parse(&["--synth", "8", "--mean", "inf"]).is_err());
+        assert!(parse(&["--synth", "8", "--mean", "0.1,0.2"]).is_err());
         // 4x4 input through three 2x2 pools leaves nothing
         assert!(parse(&["--synth", "8", "--size", "4x4"]).is_err());
     }

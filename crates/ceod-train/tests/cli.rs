@@ -569,3 +569,47 @@ fn mvtec_folder_trains_and_evaluates() {
     );
     assert!(e["metrics"]["auroc"].is_number());
 }
+
+#[test]
+fn mean_and_std_reach_config_json_and_bad_values_are_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let base = [
+        "train",
+        "--synth",
+        "8",
+        "--size",
+        "32x32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--runs-dir",
+        "runs",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        run(&a, d)
+    };
+    let out = with(&["--name", "norm", "--mean", "0.25", "--std", "0.5"]);
+    assert_eq!(out.status.code(), Some(0));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("runs/norm/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(cfg["preprocess"]["mean"], serde_json::json!([0.25]));
+    assert_eq!(cfg["preprocess"]["std"], serde_json::json!([0.5]));
+    for bad in [
+        &["--std", "0"][..],
+        &["--std=-2"],
+        &["--mean", "nan"],
+        &["--std", "inf"],
+        &["--mean", "0.1,0.2"],
+    ] {
+        let mut extra = vec!["--name", "bad"];
+        extra.extend_from_slice(bad);
+        let out = with(&extra);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+    assert!(!d.join("runs/bad").exists());
+}
