@@ -7,6 +7,8 @@
 //!   is one the `image` crate is built with here ([`IMAGE_EXTENSIONS`], case-insensitive); hidden
 //!   entries (names starting with `.`) are skipped; symbolic links to files are followed, links to
 //!   directories are not (no cycles);
+//! - directories listed in an [`Exclude`] (the `--cam-out` directory) are not walked, compared
+//!   by canonical path, so a run never classifies its own heat-map overlays;
 //! - a path that does not exist or cannot be listed becomes an [`Input::Failed`] item: it gets its
 //!   own error record and the run goes on.
 
@@ -14,6 +16,8 @@ use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// File extensions taken from directories: the formats the `image` dependency is built with.
 pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "tif", "tiff"];
@@ -64,16 +68,79 @@ pub fn is_hidden(path: &Path) -> bool {
         .is_some_and(|n| n.starts_with('.'))
 }
 
+/// Directories that directory walks and `--watch` leave out (with everything under them),
+/// compared by canonical path; the first time one is left out it is logged at debug level.
+///
+/// Clones share the "logged" flag, so the message appears once per run.
+///
+/// ```
+/// use ceod_infer::inputs::{Exclude, walk_dir_excluding};
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::create_dir(dir.path().join("cams")).unwrap();
+/// std::fs::write(dir.path().join("cams/a.overlay.png"), b"x").unwrap();
+/// std::fs::write(dir.path().join("b.png"), b"x").unwrap();
+/// let ex = Exclude::new([dir.path().join("cams")]);
+/// let found = walk_dir_excluding(dir.path(), &ex);
+/// assert_eq!(found.len(), 1);
+/// assert_eq!(found[0].path(), dir.path().join("b.png"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Exclude {
+    dirs: Vec<PathBuf>,
+    logged: Arc<AtomicBool>,
+}
+
+impl PartialEq for Exclude {
+    fn eq(&self, other: &Self) -> bool {
+        self.dirs == other.dirs
+    }
+}
+
+impl Exclude {
+    /// Leaves out `dirs` (canonicalised now; a directory that cannot be canonicalised, e.g. one
+    /// that does not exist yet, is kept as given).
+    pub fn new(dirs: impl IntoIterator<Item = PathBuf>) -> Self {
+        Self {
+            dirs: dirs
+                .into_iter()
+                .map(|d| std::fs::canonicalize(&d).unwrap_or(d))
+                .collect(),
+            logged: Arc::default(),
+        }
+    }
+
+    /// True when `dir` is one of the excluded directories or lies under one (logs the first time).
+    pub fn contains(&self, dir: &Path) -> bool {
+        if self.dirs.is_empty() {
+            return false;
+        }
+        let canon = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let hit = self.dirs.iter().any(|d| canon.starts_with(d));
+        if hit && !self.logged.swap(true, Ordering::Relaxed) {
+            tracing::debug!(dir = %dir.display(), "not walked: the --cam-out directory (or under it)");
+        }
+        hit
+    }
+}
+
 /// All image files under `dir`, recursively, sorted by path within each directory (depth first).
 ///
 /// Entries that cannot be read are returned as [`Input::Failed`].
 pub fn walk_dir(dir: &Path) -> Vec<Input> {
+    walk_dir_excluding(dir, &Exclude::default())
+}
+
+/// As [`walk_dir`], leaving out the directories of `exclude` and everything under them.
+pub fn walk_dir_excluding(dir: &Path, exclude: &Exclude) -> Vec<Input> {
     let mut out = Vec::new();
-    walk_into(dir, &mut out);
+    walk_into(dir, exclude, &mut out);
     out
 }
 
-fn walk_into(dir: &Path, out: &mut Vec<Input>) {
+fn walk_into(dir: &Path, exclude: &Exclude, out: &mut Vec<Input>) {
+    if exclude.contains(dir) {
+        return;
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) => {
@@ -107,7 +174,7 @@ fn walk_into(dir: &Path, out: &mut Vec<Input>) {
     paths.sort();
     for (path, is_dir) in paths {
         if is_dir {
-            walk_into(&path, out);
+            walk_into(&path, exclude, out);
         } else if has_image_extension(&path) && path.is_file() {
             out.push(Input::File(path));
         }
@@ -118,8 +185,13 @@ fn walk_into(dir: &Path, out: &mut Vec<Input>) {
 ///
 /// `-` is not handled here (see [`InputStream`]).
 pub fn expand(arg: &Path) -> Vec<Input> {
+    expand_excluding(arg, &Exclude::default())
+}
+
+/// As [`expand`], a directory being walked with [`walk_dir_excluding`].
+pub fn expand_excluding(arg: &Path, exclude: &Exclude) -> Vec<Input> {
     match std::fs::metadata(arg) {
-        Ok(m) if m.is_dir() => walk_dir(arg),
+        Ok(m) if m.is_dir() => walk_dir_excluding(arg, exclude),
         Ok(_) => vec![Input::File(arg.to_path_buf())],
         Err(e) => vec![Input::Failed {
             path: arg.to_path_buf(),
@@ -150,6 +222,7 @@ pub struct InputStream {
     reading_stdin: bool,
     stdin_used: bool,
     queue: VecDeque<Input>,
+    exclude: Exclude,
 }
 
 impl std::fmt::Debug for InputStream {
@@ -172,7 +245,14 @@ impl InputStream {
             reading_stdin: false,
             stdin_used: false,
             queue: VecDeque::new(),
+            exclude: Exclude::default(),
         }
+    }
+
+    /// Leaves the directories of `exclude` out of the directory walks.
+    pub fn excluding(mut self, exclude: Exclude) -> Self {
+        self.exclude = exclude;
+        self
     }
 
     fn next_stdin_line(&mut self) -> Option<Input> {
@@ -190,7 +270,8 @@ impl InputStream {
                     if trimmed.trim().is_empty() {
                         continue;
                     }
-                    self.queue.extend(expand(Path::new(trimmed)));
+                    self.queue
+                        .extend(expand_excluding(Path::new(trimmed), &self.exclude));
                     if let Some(item) = self.queue.pop_front() {
                         return Some(item);
                     }
@@ -230,7 +311,7 @@ impl Iterator for InputStream {
                 }
                 continue;
             }
-            self.queue.extend(expand(&arg));
+            self.queue.extend(expand_excluding(&arg, &self.exclude));
         }
     }
 }

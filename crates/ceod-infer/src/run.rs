@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::heatmap::{CamFiles, write_cam_files};
-use crate::inputs::{Input, InputStream};
+use crate::inputs::{Exclude, Input, InputStream};
 use crate::record::{Decision, Record, RecordWriter};
 use crate::watch::{DirWatcher, WatchOptions};
 use ceod_core::PreparedImage;
@@ -307,6 +307,8 @@ pub fn run_with<W: Write>(
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create --cam-out directory {}", dir.display()))?;
     }
+    // The run's own CAM files are never inputs (canonical paths: the directory exists now).
+    let exclude = Exclude::new(config.cam_out.clone());
     // The watcher starts before the inputs are processed: files that appear meanwhile count.
     let watcher = match &config.watch {
         Some(dir) => Some(DirWatcher::new(
@@ -314,6 +316,7 @@ pub fn run_with<W: Write>(
             WatchOptions {
                 interval: config.watch_interval,
                 include_existing: config.watch_existing,
+                exclude: exclude.clone(),
             },
         )?),
         None => None,
@@ -327,7 +330,7 @@ pub fn run_with<W: Write>(
         started,
         first_decision_logged: false,
     };
-    let mut inputs = InputStream::new(config.inputs.clone(), stdin);
+    let mut inputs = InputStream::new(config.inputs.clone(), stdin).excluding(exclude);
     runner.drain(&mut inputs)?;
     if let Some(w) = watcher {
         runner.watch(w)?;

@@ -1,7 +1,8 @@
 //! `--watch DIR`: a polling watcher (std only) for files that appear while the binary runs.
 //!
 //! Each poll lists the directory recursively with the same filter as input directories
-//! ([`crate::inputs::walk_dir`]: image extensions, no hidden names). A file is taken, once and
+//! ([`crate::inputs::walk_dir_excluding`]: image extensions, no hidden names, not the
+//! `--cam-out` directory). A file is taken, once and
 //! never again (by path), when it is complete:
 //! - its size and modification time are the same in two consecutive polls, or
 //! - it is seen for the first time with a modification time older than the previous poll by more
@@ -18,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::inputs::{Input, walk_dir};
+use crate::inputs::{Exclude, Input, walk_dir_excluding};
 
 /// How much older than the previous poll a newly seen file must be to count as moved in whole.
 pub const MOVED_IN_MARGIN: Duration = Duration::from_secs(2);
@@ -30,6 +31,8 @@ pub struct WatchOptions {
     pub interval: Duration,
     /// Also take the files already there at start (default: only files that appear later).
     pub include_existing: bool,
+    /// Directories left out of the watch (the `--cam-out` directory), with everything under them.
+    pub exclude: Exclude,
 }
 
 impl Default for WatchOptions {
@@ -37,6 +40,7 @@ impl Default for WatchOptions {
         Self {
             interval: Duration::from_millis(200),
             include_existing: false,
+            exclude: Exclude::default(),
         }
     }
 }
@@ -109,7 +113,7 @@ impl DirWatcher {
             last_poll: None,
         };
         if !w.options.include_existing {
-            for item in walk_dir(&w.root) {
+            for item in walk_dir_excluding(&w.root, &w.options.exclude) {
                 if let Input::File(p) = item {
                     w.taken.insert(p);
                 }
@@ -136,7 +140,7 @@ impl DirWatcher {
         let now = SystemTime::now();
         let mut ready = Vec::new();
         let mut still_pending = HashMap::new();
-        for item in walk_dir(&self.root) {
+        for item in walk_dir_excluding(&self.root, &self.options.exclude) {
             let path = match item {
                 Input::File(p) => p,
                 Input::Failed { path, error } => {

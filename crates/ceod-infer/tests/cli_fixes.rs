@@ -105,3 +105,70 @@ fn a_file_name_that_is_not_utf8_gets_a_lossy_record_and_the_run_goes_on() {
     }
     assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn the_cam_out_directory_is_never_an_input_of_a_walk_or_a_watch() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = save_model(dir.path());
+    // A directory input holding the --cam-out directory: the second run must not take the
+    // overlays of the first.
+    let imgs = dir.path().join("imgs");
+    write_png(&imgs.join("a.png"), 1);
+    write_png(&imgs.join("b.png"), 2);
+    let cams = imgs.join("cams");
+    for _ in 0..2 {
+        let out = run(
+            &[
+                os("-m"),
+                model.as_os_str(),
+                os("--cam-out"),
+                cams.as_os_str(),
+                imgs.as_os_str(),
+            ],
+            None,
+        );
+        let recs = records(&out);
+        let paths: Vec<&str> = recs.iter().map(|r| r["path"].as_str().unwrap()).collect();
+        assert_eq!(
+            paths,
+            [imgs.join("a.png"), imgs.join("b.png")]
+                .iter()
+                .map(|p| p.to_str().unwrap())
+                .collect::<Vec<_>>(),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // --cam-out inside --watch: each existing image once, no overlay of an overlay.
+    let w2 = dir.path().join("w2");
+    write_png(&w2.join("a.png"), 3);
+    let cams2 = w2.join("cams");
+    let out = run(
+        &[
+            os("-m"),
+            model.as_os_str(),
+            os("--watch"),
+            w2.as_os_str(),
+            os("--watch-existing"),
+            os("--watch-interval-ms"),
+            os("20"),
+            os("--timeout"),
+            os("1.5"),
+            os("--cam-out"),
+            cams2.as_os_str(),
+            os("-vv"),
+        ],
+        None,
+    );
+    let recs = records(&out);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0]["path"], w2.join("a.png").to_str().unwrap());
+    let mut written: Vec<String> = std::fs::read_dir(&cams2)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(written, ["a.cam.npy", "a.cam_image.npy", "a.overlay.png"]);
+    let err = stderr(&out);
+    assert_eq!(err.matches("the --cam-out directory").count(), 1, "{err}");
+}
