@@ -27,7 +27,9 @@ pub enum Command {
     Explain(ExplainArgs),
     /// The overlap distance between a heat map (PNG or .npy) and a mask (PNG or LabelMe JSON).
     Overlap(OverlapArgs),
-    /// Synthetic conveyor data: a baseline (omega 0) against CEOD, side by side.
+    /// Synthetic conveyor data: a baseline (omega 0) against CEOD, side by side. Unlike
+    /// `train`, the demo replaces the run folders `demo-baseline` and `demo-ceod` of an
+    /// earlier demo by design.
     Demo(DemoArgs),
 }
 
@@ -230,6 +232,10 @@ pub struct TrainArgs {
     /// Device: cpu, cuda:N, metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Replace an earlier run in the run folder (without it, `train` refuses a folder that
+    /// already holds config.json, metrics.jsonl or a checkpoint).
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
     /// Continue the run in this folder from its last checkpoint (its saved config is used).
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
@@ -344,7 +350,7 @@ pub struct DemoArgs {
     /// A tiny run in seconds (for tests).
     #[arg(long)]
     pub quick: bool,
-    /// Folder of the run folders.
+    /// Folder of the run folders (its demo-baseline/ and demo-ceod/ are replaced on every run).
     #[arg(long, default_value = "runs")]
     pub runs_dir: PathBuf,
     /// Seed.

@@ -25,7 +25,7 @@ use crate::progress::default_sink;
 use crate::render::{
     OverlayInput, PolygonRings, contact_sheet, geojson_feature, overlay, rings_of,
 };
-use crate::run_dir::{write_atomic, write_json_atomic};
+use crate::run_dir::{clear_run, existing_run_files, write_atomic, write_json_atomic};
 use crate::train_loop::{TrainOutcome, run_training};
 
 /// `train`.
@@ -36,7 +36,28 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
             cfg.run_dir = dir.clone();
             (cfg, true)
         }
-        None => (TrainConfig::from_args(a)?, false),
+        None => {
+            let cfg = TrainConfig::from_args(a)?;
+            let earlier = existing_run_files(&cfg.run_dir);
+            if !earlier.is_empty() {
+                if !a.force {
+                    let names: Vec<String> = earlier
+                        .iter()
+                        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                        .collect();
+                    return Err(UsageError(format!(
+                        "{} already holds a run ({}): continue it with --resume {}, choose \
+                         another --name, or pass --force to replace it",
+                        cfg.run_dir.display(),
+                        names.join(", "),
+                        cfg.run_dir.display()
+                    ))
+                    .into());
+                }
+                clear_run(&cfg.run_dir)?;
+            }
+            (cfg, false)
+        }
     };
     let t0 = Instant::now();
     let mut sink = default_sink();
@@ -532,6 +553,8 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
              batch {batch}, lr {lr}, widths {widths:?}, run folder {}",
             cfg.run_dir.display()
         );
+        // the demo reruns into the same folders by design: an earlier demo run is replaced
+        clear_run(&cfg.run_dir)?;
         let out = run_training(&cfg, false, None, sink.as_mut())?;
         let device = crate::config::device_of(&a.device)?;
         let best = out.run_dir.join("best.safetensors");

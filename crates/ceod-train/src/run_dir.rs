@@ -83,6 +83,34 @@ impl RunDir {
     }
 }
 
+/// The files of an earlier run in `root` (`config.json`, `metrics.jsonl`, any
+/// `.safetensors` checkpoint), sorted; empty when the folder is absent or holds no run.
+pub fn existing_run_files(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n == "config.json" || n == "metrics.jsonl" || n.ends_with(".safetensors")
+                })
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Deletes the files of an earlier run in `root` (those of [`existing_run_files`]), so that a
+/// replaced run leaves no stale checkpoint behind.
+pub fn clear_run(root: &Path) -> anyhow::Result<()> {
+    for p in existing_run_files(root) {
+        std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
+    }
+    Ok(())
+}
+
 /// Rewrites a JSON-lines file from all its records, atomically (so after a resume the file holds
 /// exactly the epochs of the restored state, never a line of an epoch that was rolled back).
 pub fn write_jsonl_atomic<T: Serialize>(path: &Path, records: &[T]) -> anyhow::Result<()> {
@@ -110,6 +138,24 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn existing_runs_are_found_and_cleared() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        assert!(existing_run_files(&d.join("absent")).is_empty());
+        std::fs::write(d.join("notes.txt"), b"keep").unwrap();
+        assert!(existing_run_files(d).is_empty());
+        std::fs::write(d.join("metrics.jsonl"), b"{}").unwrap();
+        std::fs::write(d.join("best.safetensors"), b"x").unwrap();
+        assert_eq!(
+            existing_run_files(d),
+            vec![d.join("best.safetensors"), d.join("metrics.jsonl")]
+        );
+        clear_run(d).unwrap();
+        assert!(existing_run_files(d).is_empty());
+        assert!(d.join("notes.txt").exists());
     }
 
     #[test]

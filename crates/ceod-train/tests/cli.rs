@@ -613,3 +613,54 @@ fn mean_and_std_reach_config_json_and_bad_values_are_usage_errors() {
     }
     assert!(!d.join("runs/bad").exists());
 }
+
+#[test]
+fn train_refuses_an_existing_run_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let args = |epochs: &'static str, extra: &[&'static str]| {
+        let mut a = vec![
+            "train",
+            "--synth",
+            "8",
+            "--size",
+            "32x32",
+            "--batch-size",
+            "8",
+            "--runs-dir",
+            "runs",
+            "--name",
+            "same",
+            "--epochs",
+            epochs,
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    assert_eq!(run(&args("2", &[]), d).status.code(), Some(0));
+    let run_dir = d.join("runs/same");
+    let before = std::fs::read(run_dir.join("last.safetensors")).unwrap();
+    assert_eq!(metrics_of(&run_dir).len(), 2);
+    // a second run of the same name is refused and leaves the first untouched
+    let out = run(&args("1", &[]), d);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--resume") && err.contains("--name") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(run_dir.join("last.safetensors")).unwrap(),
+        before
+    );
+    assert_eq!(metrics_of(&run_dir).len(), 2);
+    // a folder with only a checkpoint in it counts as a run too
+    std::fs::create_dir_all(d.join("runs/ckpt")).unwrap();
+    std::fs::write(d.join("runs/ckpt/best.safetensors"), &before).unwrap();
+    let mut a = args("1", &[]);
+    *a.iter_mut().find(|x| **x == "same").unwrap() = "ckpt";
+    assert_eq!(run(&a, d).status.code(), Some(2));
+    // --force replaces it
+    assert_eq!(run(&args("1", &["--force"]), d).status.code(), Some(0));
+    assert_eq!(metrics_of(&run_dir).len(), 1);
+}
