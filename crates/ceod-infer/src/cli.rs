@@ -12,7 +12,9 @@ Exit codes:
   0  every image was processed and every part is good (score below the threshold)
   1  every image was processed and at least one part is rejected (decision `defect`)
   2  an error: bad flags, a model file that cannot be used (missing, not a ceod checkpoint,
-     unknown format version), a device that is not available, no input at all, stdout closed,
+     unknown format version), a device that is not available, no input at all (no INPUT
+     names an image file: an empty directory, an empty list on stdin; or a --watch that reaches
+     its --timeout without any file to process), stdout closed,
      or ANY input that could not be processed (missing, unreadable, not a decodable image);
      such an input still gets its own record (decision `error`) and the others go on";
 

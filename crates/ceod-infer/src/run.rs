@@ -282,6 +282,24 @@ impl<W: Write> Runner<'_, W> {
     }
 }
 
+/// The inputs for a message: `none`, or the arguments (`-` named as the list on stdin).
+fn describe_inputs(inputs: &[PathBuf]) -> String {
+    if inputs.is_empty() {
+        return "none given".into();
+    }
+    inputs
+        .iter()
+        .map(|p| {
+            if p.as_os_str() == "-" {
+                "the list on stdin".to_string()
+            } else {
+                p.display().to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
@@ -332,8 +350,26 @@ pub fn run_with<W: Write>(
     };
     let mut inputs = InputStream::new(config.inputs.clone(), stdin).excluding(exclude);
     runner.drain(&mut inputs)?;
-    if let Some(w) = watcher {
-        runner.watch(w)?;
+    match watcher {
+        None if runner.summary.total() == 0 => {
+            anyhow::bail!(
+                "nothing to process: the inputs ({}) hold no image file \
+                 (directories are searched for {})",
+                describe_inputs(&config.inputs),
+                crate::inputs::IMAGE_EXTENSIONS.join(", ")
+            );
+        }
+        None => {}
+        Some(w) => {
+            let root = w.root().display().to_string();
+            runner.watch(w)?;
+            if runner.summary.total() == 0 {
+                tracing::warn!(dir = %root, "the watch timed out and no file was processed");
+                anyhow::bail!(
+                    "nothing to process: no image file appeared in --watch {root} before the timeout"
+                );
+            }
+        }
     }
     let s = runner.summary;
     tracing::info!(

@@ -423,7 +423,13 @@ fn watch_stops_at_its_timeout() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // No file seen before the timeout: nothing processed, an error (exit 2) with a warning.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing to process"),
+        "{}",
+        stderr(&out)
+    );
     assert!(out.stdout.is_empty());
     assert!(t0.elapsed() >= Duration::from_millis(300));
     // Watching a missing directory is an error.

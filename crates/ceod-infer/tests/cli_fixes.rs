@@ -172,3 +172,32 @@ fn the_cam_out_directory_is_never_an_input_of_a_walk_or_a_watch() {
     let err = stderr(&out);
     assert_eq!(err.matches("the --cam-out directory").count(), 1, "{err}");
 }
+
+#[test]
+fn nothing_to_process_is_an_error_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = save_model(dir.path());
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    std::fs::write(empty.join("notes.txt"), "not an image").unwrap();
+    let cases: [(Vec<&std::ffi::OsStr>, Option<&str>); 3] = [
+        (vec![os("-m"), model.as_os_str(), empty.as_os_str()], None),
+        (vec![os("-m"), model.as_os_str(), os("-")], Some("")),
+        (vec![os("-m"), model.as_os_str(), os("-")], Some("\n\n")),
+    ];
+    for (args, stdin) in cases {
+        let out = run(&args, stdin);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty());
+        assert!(
+            stderr(&out).contains("nothing to process"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // A directory with one image is fine (exit 0 or 1, one record).
+    write_png(&empty.join("a.png"), 1);
+    let out = run(&[os("-m"), model.as_os_str(), empty.as_os_str()], None);
+    assert_eq!(records(&out).len(), 1);
+    assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
+}
