@@ -21,6 +21,7 @@ use crate::config::{DataSource, TrainConfig, UsageError, coefficient_of};
 use crate::dataset::{Dataset, Item, load_dataset, make_batch};
 use crate::evaluate::{EvalMetrics, evaluate, table_rows};
 use crate::npy::read_npy;
+use crate::out_guard::refuse_inputs;
 use crate::progress::default_sink;
 use crate::render::{
     OverlayInput, PolygonRings, contact_sheet, geojson_feature, overlay, rings_of,
@@ -161,8 +162,18 @@ pub fn eval(a: &EvalArgs) -> anyhow::Result<()> {
     let device = crate::config::device_of(&a.device)?;
     let card = ceod_core::read_model_card(&a.model)
         .with_context(|| format!("reading {}", a.model.display()))?;
+    if let Some(out) = &a.out {
+        refuse_inputs(
+            "--out",
+            out,
+            data_inputs(&a.data).chain([a.model.as_path()]),
+        )?;
+    }
     let data = data_for(&a.data, &card, a.seed)?;
     let items = pick_split(&data, &a.split)?;
+    if let Some(out) = &a.out {
+        refuse_inputs("--out", out, item_inputs(&data))?;
+    }
     let (metrics, card) = eval_checkpoint(&a.model, &items, a.batch_size, &device)?;
     let report = EvalReport {
         model: a.model.display().to_string(),
@@ -193,6 +204,20 @@ pub fn eval(a: &EvalArgs) -> anyhow::Result<()> {
         println!("skipped files: {}", report.skipped);
     }
     Ok(())
+}
+
+/// The files and folders named by the data flags.
+fn data_inputs(d: &DataArgs) -> impl Iterator<Item = &Path> {
+    d.data.iter().chain(d.mvtec.iter()).map(PathBuf::as_path)
+}
+
+/// The image files of every split of `d`.
+fn item_inputs(d: &Dataset) -> impl Iterator<Item = &Path> {
+    d.train
+        .iter()
+        .chain(&d.val)
+        .chain(&d.test)
+        .filter_map(|it| it.path.as_deref())
 }
 
 fn dataset_label(d: &DataArgs) -> String {
@@ -309,11 +334,17 @@ pub fn explain_items(
 /// `explain`.
 pub fn explain_cmd(a: &ExplainArgs) -> anyhow::Result<()> {
     let device = crate::config::device_of(&a.device)?;
+    refuse_inputs(
+        "--out",
+        &a.out,
+        data_inputs(&a.data).chain([a.model.as_path()]),
+    )?;
     let (net, card) = load_checkpoint(&a.model, &device)
         .with_context(|| format!("loading {}", a.model.display()))?;
     let data = data_for(&a.data, &card, a.seed)?;
     let mut items = pick_split(&data, &a.split)?;
     items.truncate(a.limit.max(1));
+    refuse_inputs("--out", &a.out, item_inputs(&data))?;
     let geo = OverlapOptions {
         threshold: Threshold::FractionOfMax(a.hot_threshold),
         outline: outline_of(a.outline),

@@ -22,6 +22,7 @@ pub mod dataset;
 pub mod evaluate;
 pub mod metrics;
 pub mod npy;
+pub mod out_guard;
 pub mod plot;
 pub mod progress;
 pub mod render;

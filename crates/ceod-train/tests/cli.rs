@@ -664,3 +664,57 @@ fn train_refuses_an_existing_run_unless_forced() {
     assert_eq!(run(&args("1", &["--force"]), d).status.code(), Some(0));
     assert_eq!(metrics_of(&run_dir).len(), 1);
 }
+
+#[test]
+fn eval_and_explain_refuse_to_overwrite_their_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let manifest = dataset(d);
+    let m = manifest.to_str().unwrap();
+    let mut a = train_args(m, "runs", "g");
+    a[6] = "1"; // --epochs 1
+    assert_eq!(run(&a, d).status.code(), Some(0));
+    let model = d.join("runs/g/best.safetensors");
+    let model_bytes = std::fs::read(&model).unwrap();
+    let manifest_bytes = std::fs::read(&manifest).unwrap();
+    let mdl = model.to_str().unwrap();
+    let first_image = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let image = d.join("data").join(&first_image);
+    let image_bytes = std::fs::read(&image).unwrap();
+    let other_spelling = d.join("runs/g/../g/best.safetensors");
+    for out in [
+        mdl,
+        other_spelling.to_str().unwrap(),
+        m,
+        image.to_str().unwrap(),
+    ] {
+        let o = run(
+            &[
+                "eval", "--model", mdl, "--data", m, "--split", "all", "--out", out,
+            ],
+            d,
+        );
+        assert_eq!(o.status.code(), Some(2), "eval --out {out}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("input"));
+        let o = run(&["explain", "--model", mdl, "--data", m, "--out", out], d);
+        assert_eq!(o.status.code(), Some(2), "explain --out {out}");
+    }
+    assert_eq!(std::fs::read(&model).unwrap(), model_bytes);
+    assert_eq!(std::fs::read(&manifest).unwrap(), manifest_bytes);
+    assert_eq!(std::fs::read(&image).unwrap(), image_bytes);
+    // a fresh path is fine
+    let o = run(
+        &["eval", "--model", mdl, "--data", m, "--out", "eval.json"],
+        d,
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert!(d.join("eval.json").is_file());
+}
