@@ -6,18 +6,19 @@
 //! - a directory is walked recursively in sorted order; it contributes the files whose extension
 //!   is one the `image` crate is built with here ([`IMAGE_EXTENSIONS`], case-insensitive); hidden
 //!   entries (names starting with `.`) are skipped; symbolic links to files are followed, links to
-//!   directories are not (no cycles);
+//!   directories are not (no cycles; logged at info level, once per link); a dangling link with
+//!   an image extension becomes an [`Input::Failed`] item;
 //! - directories listed in an [`Exclude`] (the `--cam-out` directory) are not walked, compared
 //!   by canonical path, so a run never classifies its own heat-map overlays;
 //! - a path that does not exist or cannot be listed becomes an [`Input::Failed`] item: it gets its
 //!   own error record and the run goes on.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::ffi::OsStr;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// File extensions taken from directories: the formats the `image` dependency is built with.
 pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "tif", "tiff"];
@@ -71,7 +72,8 @@ pub fn is_hidden(path: &Path) -> bool {
 /// Directories that directory walks and `--watch` leave out (with everything under them),
 /// compared by canonical path; the first time one is left out it is logged at debug level.
 ///
-/// Clones share the "logged" flag, so the message appears once per run.
+/// Clones share what was logged (this and the links to directories not followed), so each
+/// message appears once per run.
 ///
 /// ```
 /// use ceod_infer::inputs::{Exclude, walk_dir_excluding};
@@ -88,6 +90,7 @@ pub fn is_hidden(path: &Path) -> bool {
 pub struct Exclude {
     dirs: Vec<PathBuf>,
     logged: Arc<AtomicBool>,
+    linked_dirs_logged: Arc<Mutex<HashSet<PathBuf>>>,
 }
 
 impl PartialEq for Exclude {
@@ -106,6 +109,19 @@ impl Exclude {
                 .map(|d| std::fs::canonicalize(&d).unwrap_or(d))
                 .collect(),
             logged: Arc::default(),
+            linked_dirs_logged: Arc::default(),
+        }
+    }
+
+    /// Logs (at info, once per path and run) that the link to a directory `path` is not followed.
+    fn log_linked_dir(&self, path: &Path) {
+        let first = self
+            .linked_dirs_logged
+            .lock()
+            .map(|mut set| set.insert(path.to_path_buf()))
+            .unwrap_or(true);
+        if first {
+            tracing::info!(path = %path.display(), "symbolic link to a directory: not followed");
         }
     }
 
@@ -151,7 +167,7 @@ fn walk_into(dir: &Path, exclude: &Exclude, out: &mut Vec<Input>) {
             return;
         }
     };
-    let mut paths: Vec<(PathBuf, bool)> = Vec::new();
+    let mut paths: Vec<(PathBuf, Entry)> = Vec::new();
     for entry in entries {
         let entry = match entry {
             Ok(e) => e,
@@ -168,17 +184,42 @@ fn walk_into(dir: &Path, exclude: &Exclude, out: &mut Vec<Input>) {
             continue;
         }
         // file_type() does not follow links: a link to a directory is not descended into.
-        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        paths.push((path, is_dir));
+        let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+        let kind = match entry.file_type() {
+            Ok(t) if t.is_dir() => Entry::Dir,
+            _ if is_link => match std::fs::metadata(&path) {
+                Ok(m) if m.is_dir() => Entry::LinkedDir,
+                Ok(_) => Entry::File,
+                Err(e) => Entry::Dangling(e.to_string()),
+            },
+            _ => Entry::File,
+        };
+        paths.push((path, kind));
     }
-    paths.sort();
-    for (path, is_dir) in paths {
-        if is_dir {
-            walk_into(&path, exclude, out);
-        } else if has_image_extension(&path) && path.is_file() {
-            out.push(Input::File(path));
+    paths.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, kind) in paths {
+        match kind {
+            Entry::Dir => walk_into(&path, exclude, out),
+            Entry::LinkedDir => exclude.log_linked_dir(&path),
+            Entry::Dangling(e) if has_image_extension(&path) => out.push(Input::Failed {
+                error: format!("dangling symbolic link: {e}"),
+                path,
+            }),
+            Entry::Dangling(_) => {}
+            Entry::File if has_image_extension(&path) && path.is_file() => {
+                out.push(Input::File(path));
+            }
+            Entry::File => {}
         }
     }
+}
+
+/// What a directory entry is, links followed once.
+enum Entry {
+    Dir,
+    LinkedDir,
+    Dangling(String),
+    File,
 }
 
 /// Expands one command-line argument (a file, a directory, or a path that fails).

@@ -264,7 +264,7 @@ impl<W: Write> Runner<'_, W> {
             let ready = watcher.poll()?;
             if !ready.is_empty() {
                 tracing::debug!(n = ready.len(), "new files");
-                let mut it = ready.into_iter().map(Input::File);
+                let mut it = ready.into_iter();
                 self.drain(&mut it)?;
                 continue;
             }

@@ -12,8 +12,9 @@
 //!   margin covers coarse file-system clocks (the kernel stamps files with a clock that lags by up
 //!   to a tick; FAT has 2 s granularity).
 //!
-//! Empty files are never taken (a writer has created the file but written nothing yet). Files
-//! present when the watcher starts are skipped unless [`WatchOptions::include_existing`] is set.
+//! An empty file is taken by the same rules (a writer that has created the file and is about to
+//! write keeps changing it), as an [`Input::Failed`] item: `empty file`. Files present when the
+//! watcher starts are skipped unless [`WatchOptions::include_existing`] is set.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -63,7 +64,8 @@ struct Stat {
 /// for _ in 0..3 {
 ///     taken.extend(w.poll().unwrap()); // seen, then stable: taken
 /// }
-/// assert_eq!(taken, vec![dir.path().join("a.png")]);
+/// let paths: Vec<_> = taken.iter().map(|i| i.path().to_path_buf()).collect();
+/// assert_eq!(paths, vec![dir.path().join("a.png")]);
 /// ```
 #[derive(Debug)]
 pub struct DirWatcher {
@@ -133,10 +135,11 @@ impl DirWatcher {
         &self.root
     }
 
-    /// Lists the directory once and returns the files that became complete, sorted by path.
+    /// Lists the directory once and returns the files that became complete, sorted by path
+    /// (an empty one as an [`Input::Failed`] item).
     ///
     /// Listing errors of subdirectories are logged and retried at the next poll.
-    pub fn poll(&mut self) -> Result<Vec<PathBuf>, WatchError> {
+    pub fn poll(&mut self) -> Result<Vec<Input>, WatchError> {
         let now = SystemTime::now();
         let mut ready = Vec::new();
         let mut still_pending = HashMap::new();
@@ -158,22 +161,26 @@ impl DirWatcher {
                 len: meta.len(),
                 mtime: meta.modified().ok(),
             };
-            if stat.len == 0 {
-                continue;
-            }
             let stable = self.pending.get(&path) == Some(&stat);
             let moved_in = !self.pending.contains_key(&path)
                 && matches!((stat.mtime, self.last_poll), (Some(m), Some(l)) if m + MOVED_IN_MARGIN < l);
             if stable || moved_in {
                 self.taken.insert(path.clone());
-                ready.push(path);
+                ready.push(if stat.len == 0 {
+                    Input::Failed {
+                        path,
+                        error: "empty file".into(),
+                    }
+                } else {
+                    Input::File(path)
+                });
             } else {
                 still_pending.insert(path, stat);
             }
         }
         self.pending = still_pending;
         self.last_poll = Some(now);
-        ready.sort();
+        ready.sort_by(|a, b| a.path().cmp(b.path()));
         Ok(ready)
     }
 }
@@ -184,20 +191,48 @@ mod tests {
     use std::fs;
     use std::io::Write;
 
+    fn files(items: Vec<Input>) -> Vec<PathBuf> {
+        items
+            .into_iter()
+            .map(|i| match i {
+                Input::File(p) => p,
+                Input::Failed { path, error } => panic!("{}: {error}", path.display()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_file_that_stays_empty_is_taken_as_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = DirWatcher::new(dir.path(), WatchOptions::default()).unwrap();
+        let p = dir.path().join("zero.png");
+        fs::File::create(&p).unwrap();
+        assert!(w.poll().unwrap().is_empty(), "first sight");
+        let got = w.poll().unwrap();
+        assert_eq!(
+            got,
+            vec![Input::Failed {
+                path: p,
+                error: "empty file".into()
+            }]
+        );
+        assert!(files(w.poll().unwrap()).is_empty(), "never twice");
+    }
+
     #[test]
     fn existing_files_are_skipped_unless_asked() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("old.png"), b"abc").unwrap();
         let mut w = DirWatcher::new(dir.path(), WatchOptions::default()).unwrap();
-        assert!(w.poll().unwrap().is_empty());
-        assert!(w.poll().unwrap().is_empty());
+        assert!(files(w.poll().unwrap()).is_empty());
+        assert!(files(w.poll().unwrap()).is_empty());
         let opts = WatchOptions {
             include_existing: true,
             ..Default::default()
         };
         let mut w = DirWatcher::new(dir.path(), opts).unwrap();
-        let mut got = w.poll().unwrap();
-        got.extend(w.poll().unwrap());
+        let mut got = files(w.poll().unwrap());
+        got.extend(files(w.poll().unwrap()));
         assert_eq!(got, vec![dir.path().join("old.png")]);
     }
 
@@ -207,24 +242,37 @@ mod tests {
         let mut w = DirWatcher::new(dir.path(), WatchOptions::default()).unwrap();
         let p = dir.path().join("frame.png");
         let mut f = fs::File::create(&p).unwrap();
-        assert!(w.poll().unwrap().is_empty(), "empty file is not taken");
+        assert!(
+            files(w.poll().unwrap()).is_empty(),
+            "an empty file is not taken at first sight"
+        );
         f.write_all(b"part one").unwrap();
         f.flush().unwrap();
-        assert!(w.poll().unwrap().is_empty(), "first sight of a fresh file");
+        assert!(
+            files(w.poll().unwrap()).is_empty(),
+            "first sight of a fresh file"
+        );
         f.write_all(b" and part two").unwrap();
         f.flush().unwrap();
-        assert!(w.poll().unwrap().is_empty(), "size changed since last poll");
-        assert_eq!(w.poll().unwrap(), vec![p.clone()], "stable over two polls");
+        assert!(
+            files(w.poll().unwrap()).is_empty(),
+            "size changed since last poll"
+        );
+        assert_eq!(
+            files(w.poll().unwrap()),
+            vec![p.clone()],
+            "stable over two polls"
+        );
         for _ in 0..3 {
-            assert!(w.poll().unwrap().is_empty(), "never twice");
+            assert!(files(w.poll().unwrap()).is_empty(), "never twice");
         }
         f.write_all(b" more").unwrap();
         drop(f);
         assert!(
-            w.poll().unwrap().is_empty(),
+            files(w.poll().unwrap()).is_empty(),
             "rewritten file is not taken again"
         );
-        assert!(w.poll().unwrap().is_empty());
+        assert!(files(w.poll().unwrap()).is_empty());
     }
 
     #[test]
@@ -242,12 +290,12 @@ mod tests {
             .unwrap();
         let mut w = DirWatcher::new(dir.path(), WatchOptions::default()).unwrap();
         assert!(
-            w.poll().unwrap().is_empty(),
+            files(w.poll().unwrap()).is_empty(),
             ".part is not an image extension"
         );
         let dst = dir.path().join("frame.png");
         fs::rename(&tmp, &dst).unwrap();
-        assert_eq!(w.poll().unwrap(), vec![dst]);
+        assert_eq!(files(w.poll().unwrap()), vec![dst]);
     }
 
     #[test]
@@ -259,7 +307,7 @@ mod tests {
         fs::write(dir.path().join(".y.png"), b"bytes").unwrap();
         let mut got = Vec::new();
         for _ in 0..3 {
-            got.extend(w.poll().unwrap());
+            got.extend(files(w.poll().unwrap()));
         }
         assert_eq!(got, vec![dir.path().join("cam2/x.bmp")]);
     }

@@ -201,3 +201,59 @@ fn nothing_to_process_is_an_error_with_exit_2() {
     assert_eq!(records(&out).len(), 1);
     assert_ne!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[cfg(unix)]
+#[test]
+fn empty_files_in_a_watch_and_dangling_links_in_a_walk_get_error_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = save_model(dir.path());
+    let imgs = dir.path().join("imgs");
+    write_png(&imgs.join("a.png"), 1);
+    std::os::unix::fs::symlink(dir.path().join("missing.png"), imgs.join("gone.png")).unwrap();
+    write_png(&dir.path().join("other/b.png"), 2);
+    std::os::unix::fs::symlink(dir.path().join("other"), imgs.join("linked")).unwrap();
+    let out = run(
+        &[os("-m"), model.as_os_str(), os("-v"), imgs.as_os_str()],
+        None,
+    );
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    assert_eq!(recs[0]["path"], imgs.join("a.png").to_str().unwrap());
+    assert!(recs[0].get("error").is_none());
+    assert_eq!(recs[1]["path"], imgs.join("gone.png").to_str().unwrap());
+    assert_eq!(recs[1]["decision"], "error");
+    assert!(
+        recs[1]["error"].as_str().unwrap().contains("dangling"),
+        "{}",
+        recs[1]
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("not followed"), "{err}");
+    assert!(err.contains("linked"), "{err}");
+
+    // A zero-byte file that stays empty in a watched directory.
+    let w = dir.path().join("w");
+    std::fs::create_dir(&w).unwrap();
+    std::fs::File::create(w.join("zero.png")).unwrap();
+    let out = run(
+        &[
+            os("-m"),
+            model.as_os_str(),
+            os("--watch"),
+            w.as_os_str(),
+            os("--watch-existing"),
+            os("--watch-interval-ms"),
+            os("20"),
+            os("--timeout"),
+            os("1"),
+        ],
+        None,
+    );
+    let recs = records(&out);
+    assert_eq!(recs.len(), 1, "{}", stderr(&out));
+    assert_eq!(recs[0]["path"], w.join("zero.png").to_str().unwrap());
+    assert_eq!(recs[0]["decision"], "error");
+    assert_eq!(recs[0]["error"], "empty file");
+    assert_eq!(out.status.code(), Some(2));
+}
