@@ -24,7 +24,7 @@ use crate::npy::read_npy;
 use crate::out_guard::refuse_inputs;
 use crate::progress::default_sink;
 use crate::render::{
-    OverlayInput, PolygonRings, contact_sheet, geojson_feature, overlay, rings_of,
+    OverlayInput, PolygonRings, contact_sheet, geojson_feature, overlay, rings_of, unique_names,
 };
 use crate::run_dir::{clear_run, existing_run_files, write_atomic, write_json_atomic};
 use crate::train_loop::{TrainOutcome, run_training};
@@ -240,20 +240,36 @@ fn outline_of(o: OutlineArg) -> Outline {
 }
 
 /// Writes overlays, GeoJSON and a contact sheet of `items` into `out`; returns the sheet's path.
+///
+/// Images that share a name (a file stem) get unique output names (`x`, `x-2`, `x-3`, …); the
+/// GeoJSON properties name each image's file relative to `data_root` (the manifest's folder or
+/// the MVTec root) when it lies below it.
+#[allow(clippy::too_many_arguments)]
 pub fn explain_items(
     net: &CeodNet,
     card: &ModelCard,
     items: &[Item],
+    data_root: Option<&Path>,
     out: &Path,
     columns: usize,
     geo_opts: &OverlapOptions,
     device: &Device,
 ) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let names = unique_names(&items.iter().map(|it| it.name.as_str()).collect::<Vec<_>>());
+    let rel_path = |it: &Item| {
+        it.path.as_ref().map(|p| {
+            data_root
+                .and_then(|r| p.strip_prefix(r).ok())
+                .unwrap_or(p)
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+    };
     let mut tiles = Vec::with_capacity(items.len());
     let mut features = Vec::with_capacity(items.len());
     let pre = &card.preprocess;
-    for chunk in items.chunks(16) {
+    for (chunk_no, chunk) in items.chunks(16).enumerate() {
         let refs: Vec<&Item> = chunk.iter().collect();
         let b = make_batch(&refs, &[], device)?;
         let e = explain(net, &b.images, &Target::Binary, &CamOptions::default())?;
@@ -264,6 +280,7 @@ pub fn explain_items(
         let (_, h, w) = cam.dims3()?;
         let cam_v = cam.flatten_all()?.to_vec1::<f32>()?;
         for (i, it) in chunk.iter().enumerate() {
+            let name = &names[chunk_no * 16 + i];
             let c = &cam_v[i * h * w..(i + 1) * h * w];
             let heat = HeatMap::new(w, h, c.to_vec())?;
             let region = detected_region(&heat, w, h, geo_opts)?;
@@ -294,7 +311,7 @@ pub fn explain_items(
             });
             let mut png = Vec::new();
             img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-            write_atomic(&out.join(format!("{}_overlay.png", it.name)), &png)?;
+            write_atomic(&out.join(format!("{name}_overlay.png")), &png)?;
             let energy = match &mask {
                 Some(m) => energy_inside(&heat, &GeoMask::new(w, h, m.clone())?)?,
                 None => None,
@@ -302,7 +319,8 @@ pub fn explain_items(
             let f = geojson_feature(
                 &polys,
                 serde_json::json!({
-                    "image": it.name,
+                    "image": name,
+                    "path": rel_path(it),
                     "label": it.sample.label,
                     "score": scores[i],
                     "defect": f64::from(scores[i]) >= card.threshold,
@@ -312,7 +330,7 @@ pub fn explain_items(
                 }),
             );
             write_json_atomic(
-                &out.join(format!("{}_hot.geojson", it.name)),
+                &out.join(format!("{name}_hot.geojson")),
                 &serde_json::json!({"type": "FeatureCollection", "features": [f.clone()]}),
             )?;
             features.push(f);
@@ -350,7 +368,15 @@ pub fn explain_cmd(a: &ExplainArgs) -> anyhow::Result<()> {
         outline: outline_of(a.outline),
         ..OverlapOptions::default()
     };
-    let sheet = explain_items(&net, &card, &items, &a.out, a.columns, &geo, &device)?;
+    let data_root = a
+        .data
+        .data
+        .as_deref()
+        .map(|csv| csv.parent().unwrap_or(Path::new("")))
+        .or(a.data.mvtec.as_deref());
+    let sheet = explain_items(
+        &net, &card, &items, data_root, &a.out, a.columns, &geo, &device,
+    )?;
     println!(
         "{} overlays and GeoJSON files in {}",
         items.len(),
@@ -599,6 +625,7 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
             &net,
             &card,
             &show,
+            None,
             &overlays,
             8,
             &OverlapOptions::default(),

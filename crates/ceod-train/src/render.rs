@@ -221,8 +221,36 @@ pub fn geojson_feature(
     })
 }
 
+/// Output names that are unique: the first use of a name keeps it, later uses get `-2`, `-3`, …
+/// (skipping any suffixed name that is itself taken), so no two outputs share a file.
+pub fn unique_names<S: AsRef<str>>(names: &[S]) -> Vec<String> {
+    let mut taken: std::collections::HashSet<String> =
+        std::collections::HashSet::with_capacity(names.len());
+    let mut out = Vec::with_capacity(names.len());
+    for n in names {
+        let n = n.as_ref();
+        let mut candidate = n.to_string();
+        let mut k = 2usize;
+        while taken.contains(&candidate) {
+            candidate = format!("{n}-{k}");
+            k += 1;
+        }
+        taken.insert(candidate.clone());
+        out.push(candidate);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn repeated_names_get_suffixes() {
+        let n = super::unique_names(&["x", "y", "x", "x", "x-2", "y"]);
+        assert_eq!(n, ["x", "y", "x-2", "x-3", "x-2-2", "y-2"]);
+        let set: std::collections::HashSet<&String> = n.iter().collect();
+        assert_eq!(set.len(), n.len());
+    }
+
     use super::*;
 
     #[test]

@@ -718,3 +718,75 @@ fn eval_and_explain_refuse_to_overwrite_their_inputs() {
     assert_eq!(o.status.code(), Some(0));
     assert!(d.join("eval.json").is_file());
 }
+
+#[test]
+fn explain_keeps_images_that_share_a_stem_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let manifest = dataset(d);
+    let m = manifest.to_str().unwrap();
+    let mut a = train_args(m, "runs", "s");
+    a[6] = "1"; // --epochs 1
+    assert_eq!(run(&a, d).status.code(), Some(0));
+    // two different images under one file name, in two folders
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let images: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .take(2)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    for (i, img) in images.iter().enumerate() {
+        let sub = d.join(format!("data/sub{}", i + 1));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::copy(d.join("data").join(img), sub.join("x.png")).unwrap();
+    }
+    std::fs::write(
+        d.join("data/dup.csv"),
+        "image,label\nsub1/x.png,0\nsub2/x.png,1\n",
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "explain",
+            "--model",
+            "runs/s/best.safetensors",
+            "--data",
+            "data/dup.csv",
+            "--out",
+            "ex",
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let ex = d.join("ex");
+    for f in [
+        "x_overlay.png",
+        "x-2_overlay.png",
+        "x_hot.geojson",
+        "x-2_hot.geojson",
+    ] {
+        assert!(ex.join(f).is_file(), "{f} missing");
+    }
+    let geo: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ex.join("hot_regions.geojson")).unwrap())
+            .unwrap();
+    let props: Vec<(String, String)> = geo["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["properties"]["image"].as_str().unwrap().to_string(),
+                f["properties"]["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        props,
+        [
+            ("x".to_string(), "sub1/x.png".to_string()),
+            ("x-2".to_string(), "sub2/x.png".to_string())
+        ]
+    );
+}
