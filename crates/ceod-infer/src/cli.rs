@@ -56,7 +56,8 @@ pub struct Args {
     #[arg(long)]
     pub watch_existing: bool,
 
-    /// Stop after this many records (inputs and watched files together).
+    /// Stop after this many records (inputs and watched files together); a warning says how many
+    /// inputs were left unprocessed.
     #[arg(long, value_name = "N")]
     pub max_files: Option<usize>,
 

@@ -290,6 +290,35 @@ impl InputStream {
         }
     }
 
+    /// Counts the items not taken yet, expanding the remaining arguments, without reading more of
+    /// stdin (a list on stdin may never end); the flag is true when stdin still had lines to give
+    /// (or was never read) there.
+    ///
+    /// ```
+    /// use ceod_infer::inputs::InputStream;
+    /// use std::path::PathBuf;
+    /// let list = std::io::Cursor::new("a.png\nb.png\n");
+    /// let mut s = InputStream::new(vec!["x.png".into(), "-".into()], Box::new(list));
+    /// assert_eq!(s.next().unwrap().path(), std::path::Path::new("x.png"));
+    /// assert_eq!(s.count_rest_without_stdin(), (0, true));
+    /// ```
+    pub fn count_rest_without_stdin(&mut self) -> (usize, bool) {
+        let mut n = self.queue.len();
+        self.queue.clear();
+        let mut stdin_unread = self.reading_stdin;
+        while let Some(arg) = self.args.pop_front() {
+            if arg.as_os_str() == "-" {
+                if !self.stdin_used {
+                    self.stdin_used = true;
+                    stdin_unread = true;
+                }
+                continue;
+            }
+            n += expand_excluding(&arg, &self.exclude).len();
+        }
+        (n, stdin_unread)
+    }
+
     /// Leaves the directories of `exclude` out of the directory walks.
     pub fn excluding(mut self, exclude: Exclude) -> Self {
         self.exclude = exclude;

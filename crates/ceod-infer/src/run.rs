@@ -254,6 +254,15 @@ impl<W: Write> Runner<'_, W> {
         }
     }
 
+    /// The warning for `--max-files` cutting the inputs short (`what`: how many, and what).
+    fn warn_cut_short(&self, what: &str) {
+        let max = self.config.max_files.unwrap_or_default();
+        tracing::warn!(
+            max_files = max,
+            "--max-files {max} reached: {what} not processed"
+        );
+    }
+
     fn watch(&mut self, mut watcher: DirWatcher) -> anyhow::Result<()> {
         let deadline = self.config.timeout.map(|t| self.started + t);
         tracing::info!(dir = %watcher.root().display(), "watching");
@@ -266,6 +275,10 @@ impl<W: Write> Runner<'_, W> {
                 tracing::debug!(n = ready.len(), "new files");
                 let mut it = ready.into_iter();
                 self.drain(&mut it)?;
+                let left = it.count();
+                if left > 0 {
+                    self.warn_cut_short(&format!("{left} watched files were"));
+                }
                 continue;
             }
             let now = Instant::now();
@@ -350,6 +363,17 @@ pub fn run_with<W: Write>(
     };
     let mut inputs = InputStream::new(config.inputs.clone(), stdin).excluding(exclude);
     runner.drain(&mut inputs)?;
+    if runner.done() {
+        let (left, stdin_unread) = inputs.count_rest_without_stdin();
+        if left > 0 || stdin_unread {
+            let left = if stdin_unread {
+                format!("{left} inputs and the rest of the list on stdin (not read) were")
+            } else {
+                format!("{left} inputs were")
+            };
+            runner.warn_cut_short(&left);
+        }
+    }
     match watcher {
         None if runner.summary.total() == 0 => {
             anyhow::bail!(

@@ -257,3 +257,47 @@ fn empty_files_in_a_watch_and_dangling_links_in_a_walk_get_error_records() {
     assert_eq!(recs[0]["error"], "empty file");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn max_files_cutting_the_inputs_short_warns_how_many_were_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = save_model(dir.path());
+    let imgs = dir.path().join("imgs");
+    for k in 0..5 {
+        write_png(&imgs.join(format!("i{k}.png")), k);
+    }
+    let extra = dir.path().join("extra.png");
+    write_png(&extra, 9);
+    let out = run(
+        &[
+            os("-m"),
+            model.as_os_str(),
+            os("--max-files"),
+            os("2"),
+            imgs.as_os_str(),
+            extra.as_os_str(),
+        ],
+        None,
+    );
+    assert_eq!(records(&out).len(), 2);
+    let err = stderr(&out);
+    // 3 left in the directory + the extra file.
+    assert!(
+        err.contains("--max-files 2 reached: 4 inputs were not processed"),
+        "{err}"
+    );
+    // Exactly as many as given: no warning.
+    let out = run(
+        &[
+            os("-m"),
+            model.as_os_str(),
+            os("--max-files"),
+            os("6"),
+            imgs.as_os_str(),
+            extra.as_os_str(),
+        ],
+        None,
+    );
+    assert_eq!(records(&out).len(), 6);
+    assert!(!stderr(&out).contains("not processed"), "{}", stderr(&out));
+}
