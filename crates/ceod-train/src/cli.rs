@@ -51,7 +51,8 @@ pub struct DataArgs {
 /// The model input.
 #[derive(Debug, Clone, Args)]
 pub struct InputArgs {
-    /// Model input size, WIDTHxHEIGHT (for --synth also the image size).
+    /// Model input size, WIDTHxHEIGHT (for --synth also the image size); each side at most 8192,
+    /// and the data's image cache (images · W · H · channels · 4 bytes) at most 8 GiB.
     #[arg(long, default_value = "128x128", value_name = "WxH")]
     pub size: String,
     /// Input channels: 1 (grey) or 3 (RGB).

@@ -74,7 +74,34 @@ impl DataSource {
     }
 }
 
-/// Parses `WxH` (or a single `N` for a square).
+/// The largest model input side accepted by `--size` (pixels).
+pub const MAX_SIDE: u32 = 8192;
+
+/// The largest in-memory image cache a dataset may need: `n · H · W · C · 4` bytes (decoded
+/// images are kept as f32 at the model input size) must not exceed 8 GiB.
+pub const MAX_CACHE_BYTES: u64 = 8 << 30;
+
+/// A usage error when `n` images at the input size of `pre` need a cache larger than
+/// [`MAX_CACHE_BYTES`].
+pub fn check_cache(n: usize, pre: &Preprocess) -> Result<(), UsageError> {
+    let bytes =
+        n as u128 * u128::from(pre.width) * u128::from(pre.height) * pre.channels as u128 * 4;
+    if bytes > u128::from(MAX_CACHE_BYTES) {
+        return usage(format!(
+            "{n} images of {}x{}x{} need {:.1} GiB of image cache; at most {} GiB is allowed: \
+             use fewer images or a smaller --size",
+            pre.width,
+            pre.height,
+            pre.channels,
+            bytes as f64 / f64::from(1u32 << 30),
+            MAX_CACHE_BYTES >> 30
+        ));
+    }
+    Ok(())
+}
+
+/// Parses `WxH` (or a single `N` for a square); each side is at least 1 and at most
+/// [`MAX_SIDE`].
 pub fn parse_size(s: &str) -> Result<(u32, u32), UsageError> {
     let bad = || {
         UsageError(format!(
@@ -93,6 +120,11 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), UsageError> {
     };
     if w == 0 || h == 0 {
         return Err(bad());
+    }
+    if w > MAX_SIDE || h > MAX_SIDE {
+        return usage(format!(
+            "--size {w}x{h}: each side must be at most {MAX_SIDE} pixels"
+        ));
     }
     Ok((w, h))
 }
@@ -378,10 +410,20 @@ impl TrainConfig {
                 self.preprocess.width, self.preprocess.height
             ));
         }
-        if let DataSource::Synth { n_train, .. } = self.data
-            && n_train == 0
+        if let DataSource::Synth {
+            n_train,
+            n_val,
+            n_test,
+            ..
+        } = self.data
         {
-            return usage("--synth needs at least 1 image");
+            if n_train == 0 {
+                return usage("--synth needs at least 1 image");
+            }
+            check_cache(
+                n_train.saturating_add(n_val).saturating_add(n_test),
+                &self.preprocess,
+            )?;
         }
         Ok(())
     }
@@ -417,6 +459,9 @@ mod tests {
         assert_eq!(parse_size("64").unwrap(), (64, 64));
         assert!(parse_size("0x4").is_err());
         assert!(parse_size("abc").is_err());
+        assert_eq!(parse_size("8192x1").unwrap(), (8192, 1));
+        assert!(parse_size("8193x1").is_err());
+        assert!(parse_size("100000x100000").is_err());
     }
 
     #[test]
@@ -469,6 +514,22 @@ mod tests {
         let cfg = parse(&["--synth", "8"]).unwrap();
         assert_eq!(cfg.preprocess.mean, vec![0.0]);
         assert_eq!(cfg.preprocess.std, vec![1.0]);
+    }
+
+    #[test]
+    fn oversized_caches_are_usage_errors() {
+        let pre = Preprocess {
+            width: 1024,
+            height: 1024,
+            ..Preprocess::default()
+        };
+        // 1024·1024·1·4 bytes = 4 MiB an image: 2048 images are exactly 8 GiB
+        assert!(check_cache(2048, &pre).is_ok());
+        assert!(check_cache(2049, &pre).is_err());
+        assert!(check_cache(usize::MAX, &pre).is_err());
+        // --synth N also caches N/4 validation and N/2 test images
+        assert!(parse(&["--synth", "1000000000"]).is_err());
+        assert!(parse(&["--synth", "1000", "--size", "32x32"]).is_ok());
     }
 
     #[test]

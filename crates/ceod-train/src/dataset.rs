@@ -11,7 +11,7 @@ use ceod_core::data::{
 use ceod_core::synth::{SynthConfig, generate};
 use rayon::prelude::*;
 
-use crate::config::DataSource;
+use crate::config::{DataSource, check_cache};
 
 /// One decoded, preprocessed sample with a name for reports.
 #[derive(Debug, Clone)]
@@ -91,10 +91,14 @@ pub fn load_dataset(
             n_val,
             n_test,
             seed: s,
-        } => synth_dataset(pre, *n_train, *n_val, *n_test, *s),
+        } => {
+            check_cache(n_train.saturating_add(*n_val).saturating_add(*n_test), pre)?;
+            synth_dataset(pre, *n_train, *n_val, *n_test, *s)
+        }
         DataSource::Manifest { path } => {
             let m = Manifest::read(path)
                 .with_context(|| format!("reading the manifest {}", path.display()))?;
+            check_cache(m.samples.len(), pre)?;
             files_dataset(
                 m.samples,
                 pre,
@@ -106,6 +110,7 @@ pub fn load_dataset(
         DataSource::Mvtec { root } => {
             let samples = read_mvtec(root)
                 .with_context(|| format!("reading the MVTec folder {}", root.display()))?;
+            check_cache(samples.len(), pre)?;
             files_dataset(
                 samples,
                 pre,

@@ -790,3 +790,47 @@ fn explain_keeps_images_that_share_a_stem_apart() {
         ]
     );
 }
+
+#[test]
+fn huge_sizes_and_counts_are_usage_errors_not_aborts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    for extra in [
+        &["--synth", "8", "--size", "100000x100000"][..],
+        &["--synth", "1000000000", "--size", "32x32"],
+    ] {
+        let mut a = vec!["train", "--runs-dir", "runs"];
+        a.extend_from_slice(extra);
+        let out = run(&a, d);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("at most"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // eval's --synth goes through the same limit (the checkpoint fixes the size)
+    let a = [
+        "train",
+        "--synth",
+        "8",
+        "--size",
+        "32x32",
+        "--epochs",
+        "1",
+        "--runs-dir",
+        "runs",
+    ];
+    assert_eq!(run(&a, d).status.code(), Some(0));
+    let out = run(
+        &[
+            "eval",
+            "--model",
+            "runs/run/best.safetensors",
+            "--synth",
+            "100000000000",
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
