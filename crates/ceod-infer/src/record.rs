@@ -87,6 +87,44 @@ fn lossy_opt_path<S: serde::Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::
     }
 }
 
+/// An error text fit for one record: line breaks and runs of white space become one space,
+/// white space around it is trimmed, and a context repeated right after itself (`a: a: b`,
+/// `x: y: x: y`, as error chains whose messages include their cause give) is kept once.
+///
+/// ```
+/// use ceod_infer::record::clean_error;
+/// assert_eq!(
+///     clean_error("w/c.png: w/c.png: not a decodable image"),
+///     "w/c.png: not a decodable image"
+/// );
+/// assert_eq!(
+///     clean_error("f.png: unexpected end of file: unexpected end of file"),
+///     "f.png: unexpected end of file"
+/// );
+/// assert_eq!(
+///     clean_error("e.jpg: Format error: Not enough bytes\n"),
+///     "e.jpg: Format error: Not enough bytes"
+/// );
+/// assert_eq!(clean_error("a: b: a: b: c"), "a: b: c");
+/// ```
+pub fn clean_error(text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out: Vec<&str> = Vec::new();
+    for part in one_line.split(": ") {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        out.push(part);
+        // Drop a block of the last k parts that repeats the k parts before it.
+        let n = out.len();
+        if let Some(k) = (1..=n / 2).find(|&k| out[n - 2 * k..n - k] == out[n - k..]) {
+            out.truncate(n - k);
+        }
+    }
+    out.join(": ")
+}
+
 /// The output format of the records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
@@ -197,15 +235,24 @@ impl<W: Write> RecordWriter<W> {
                         r.ms,
                         r.path.display()
                     )?,
-                    (_, err) => writeln!(
-                        self.out,
-                        "{:<6} {:>15}  {:>8.2} ms  {}: {}",
-                        Decision::Error.as_str(),
-                        "-",
-                        r.ms,
-                        r.path.display(),
-                        err.as_deref().unwrap_or("no score")
-                    )?,
+                    (_, err) => {
+                        // The line names the path once: an error that starts with it loses it.
+                        let path = r.path.display().to_string();
+                        let err = err.as_deref().unwrap_or("no score");
+                        let err = err
+                            .strip_prefix(path.as_str())
+                            .and_then(|e| e.strip_prefix(": "))
+                            .unwrap_or(err);
+                        writeln!(
+                            self.out,
+                            "{:<6} {:>15}  {:>8.2} ms  {}: {}",
+                            Decision::Error.as_str(),
+                            "-",
+                            r.ms,
+                            path,
+                            err
+                        )?
+                    }
                 },
             }
         }

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::heatmap::{CamFiles, write_cam_files};
 use crate::inputs::{Exclude, Input, InputStream};
-use crate::record::{Decision, Record, RecordWriter};
+use crate::record::{Decision, Record, RecordWriter, clean_error};
 use crate::watch::{DirWatcher, WatchOptions};
 use ceod_core::PreparedImage;
 use image::DynamicImage;
@@ -125,7 +125,7 @@ impl<W: Write> Runner<'_, W> {
             model: self.engine.model_id().to_string(),
             ms,
             cam_png: None,
-            error: Some(error),
+            error: Some(clean_error(&error)),
         }
     }
 
@@ -201,7 +201,9 @@ impl<W: Write> Runner<'_, W> {
                                 Err(e) => {
                                     // The decision stands; the missing files are an error of the run.
                                     rec.decision = Decision::Error;
-                                    rec.error = Some(format!("cannot write the CAM files: {e}"));
+                                    rec.error = Some(clean_error(&format!(
+                                        "cannot write the CAM files: {e}"
+                                    )));
                                     tracing::error!(path = %rec.path.display(), error = %e, "cannot write the CAM files");
                                 }
                             }

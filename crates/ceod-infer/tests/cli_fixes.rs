@@ -301,3 +301,83 @@ fn max_files_cutting_the_inputs_short_warns_how_many_were_left() {
     assert_eq!(records(&out).len(), 6);
     assert!(!stderr(&out).contains("not processed"), "{}", stderr(&out));
 }
+
+#[test]
+fn error_texts_do_not_repeat_themselves_and_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = save_model(dir.path());
+    let w = dir.path().join("w");
+    std::fs::create_dir(&w).unwrap();
+    std::fs::write(w.join("c.png"), b"hello").unwrap();
+    // A JPEG cut off after its headers, and one cut off in its header.
+    let mut jpeg = Vec::new();
+    image::DynamicImage::ImageLuma8(GrayImage::from_fn(32, 32, |x, y| Luma([(x * y) as u8])))
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    std::fs::write(w.join("d.jpg"), &jpeg[..jpeg.len() / 2]).unwrap();
+    std::fs::write(w.join("e.jpg"), &jpeg[..20]).unwrap();
+    std::fs::write(w.join("f.png"), [0x89, b'P', b'N', b'G']).unwrap();
+    for format in ["json", "csv", "text"] {
+        let out = run(
+            &[
+                os("-m"),
+                model.as_os_str(),
+                os("--format"),
+                os(format),
+                w.as_os_str(),
+            ],
+            None,
+        );
+        let text = String::from_utf8(out.stdout.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let header = usize::from(format == "csv");
+        assert_eq!(lines.len(), 4 + header, "{format}: {text:?}");
+        for l in &lines[header..] {
+            assert!(!l.contains('\r'), "{l:?}");
+            let tail = l.rsplit_once(',').map_or(*l, |(_, t)| t);
+            assert_eq!(tail, tail.trim_end(), "{l:?}");
+            assert!(!l.ends_with(' '), "{l:?}");
+            let parts: Vec<&str> = l.split(": ").collect();
+            for pair in parts.windows(2) {
+                assert_ne!(
+                    pair[0].trim_matches(['"', ' ']),
+                    pair[1].trim_matches(['"', ' ']),
+                    "{l:?}"
+                );
+            }
+        }
+    }
+    // A text line names the file once.
+    let out = run(
+        &[
+            os("-m"),
+            model.as_os_str(),
+            os("--format"),
+            os("text"),
+            w.as_os_str(),
+        ],
+        None,
+    );
+    for l in String::from_utf8(out.stdout).unwrap().lines() {
+        assert_eq!(l.matches(w.to_str().unwrap()).count(), 1, "{l}");
+    }
+    // The record names the file once.
+    let out = run(&[os("-m"), model.as_os_str(), w.as_os_str()], None);
+    let recs = records(&out);
+    assert_eq!(recs.iter().filter(|r| r.get("error").is_some()).count(), 3);
+    for r in recs.iter().filter(|r| r.get("error").is_some()) {
+        let e = r["error"].as_str().unwrap();
+        let name = Path::new(r["path"].as_str().unwrap())
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(e.matches(&name).count() <= 1, "{e}");
+        assert_eq!(e, e.trim(), "{e:?}");
+        assert!(!e.contains('\n'), "{e:?}");
+    }
+}
