@@ -243,6 +243,40 @@ pub struct TrainArgs {
     /// Stop after this many epochs (as if interrupted; for testing --resume).
     #[arg(long, hide = true)]
     pub stop_after: Option<usize>,
+    /// The flags given on the command line (`--epochs`, …), filled in by the binary from the
+    /// parsed matches (see [`explicit_flags`]); `--resume` warns about those it ignores.
+    #[arg(skip)]
+    pub explicit: Vec<String>,
+}
+
+/// The flags of subcommand `cmd` that its matches `sub` got on the command line, spelt `--flag`
+/// and sorted (global flags such as `--log` and argument groups left out).
+///
+/// ```
+/// use clap::CommandFactory;
+/// let cli = ceod_train::cli::Cli::command();
+/// let m = cli
+///     .clone()
+///     .try_get_matches_from(["ceod-train", "train", "--resume", "r", "--synth", "8", "--epochs", "4"])
+///     .unwrap();
+/// let (name, sub) = m.subcommand().unwrap();
+/// let train = cli.find_subcommand(name).unwrap();
+/// assert_eq!(
+///     ceod_train::cli::explicit_flags(train, sub),
+///     ["--epochs", "--resume", "--synth"]
+/// );
+/// ```
+pub fn explicit_flags(cmd: &clap::Command, sub: &clap::ArgMatches) -> Vec<String> {
+    let mut flags: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| !a.is_global_set())
+        .filter(|a| {
+            sub.value_source(a.get_id().as_str()) == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    flags.sort();
+    flags
 }
 
 /// `eval`.

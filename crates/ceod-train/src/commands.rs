@@ -29,10 +29,25 @@ use crate::render::{
 use crate::run_dir::{clear_run, existing_run_files, write_atomic, write_json_atomic};
 use crate::train_loop::{TrainOutcome, run_training};
 
+/// The flags of `train` that `--resume` uses (all others come from the run's `config.json`).
+const RESUME_FLAGS: [&str; 3] = ["--resume", "--stop-after", "--log"];
+
 /// `train`.
 pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
     let (cfg, resume) = match &a.resume {
         Some(dir) => {
+            let ignored: Vec<&str> = a
+                .explicit
+                .iter()
+                .map(String::as_str)
+                .filter(|f| !RESUME_FLAGS.contains(f))
+                .collect();
+            if !ignored.is_empty() {
+                tracing::warn!(
+                    "--resume continues the run with its saved config.json; ignored: {}",
+                    ignored.join(" ")
+                );
+            }
             let mut cfg = TrainConfig::load(&dir.join("config.json"))?;
             cfg.run_dir = dir.clone();
             (cfg, true)

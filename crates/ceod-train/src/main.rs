@@ -5,13 +5,22 @@
 
 use std::process::ExitCode;
 
-use ceod_train::cli::{Cli, Command};
+use ceod_train::cli::{Cli, Command, explicit_flags};
 use ceod_train::commands;
 use ceod_train::config::UsageError;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = Cli::command();
+    let matches = command.clone().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let (Command::Train(a), Some(("train", sub)), Some(train)) = (
+        &mut cli.command,
+        matches.subcommand(),
+        command.find_subcommand("train"),
+    ) {
+        a.explicit = explicit_flags(train, sub);
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cli.log))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -834,3 +834,38 @@ fn huge_sizes_and_counts_are_usage_errors_not_aborts() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn resume_warns_about_the_flags_it_ignores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let a = [
+        "train",
+        "--synth",
+        "8",
+        "--size",
+        "32x32",
+        "--epochs",
+        "1",
+        "--runs-dir",
+        "runs",
+    ];
+    assert_eq!(run(&a, d).status.code(), Some(0));
+    let out = run(
+        &[
+            "train", "--resume", "runs/run", "--epochs", "4", "--synth", "16", "--lr=0.1",
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("ignored"))
+        .unwrap_or_else(|| panic!("no warning: {err}"));
+    assert!(line.ends_with("ignored: --epochs --lr --synth"), "{line}");
+    // nothing to warn about with --resume alone
+    let out = run(&["train", "--resume", "runs/run"], d);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("ignored"));
+}
