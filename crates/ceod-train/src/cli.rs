@@ -4,9 +4,29 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The exit codes, as the top-level `--help` shows them.
+pub const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  the run or its data failed \
+     (unreadable or bad data, a NaN loss, an I/O error)\n  2  usage error (bad flags or \
+     configuration)";
+
+/// A count flag that must be at least 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Train, evaluate and explain CEOD models.
 #[derive(Debug, Parser)]
-#[command(name = "ceod-train", version, about, long_about = None)]
+#[command(
+    name = "ceod-train",
+    version,
+    about,
+    long_about = None,
+    after_help = EXIT_CODES
+)]
 pub struct Cli {
     /// Log level for stderr (error, warn, info, debug, trace); RUST_LOG overrides it.
     #[arg(long, global = true, default_value = "info")]
@@ -291,8 +311,8 @@ pub struct EvalArgs {
     /// Which split to evaluate: train, val, test or all (default: test when the data has one, else all).
     #[arg(long)]
     pub split: Option<String>,
-    /// Batch size.
-    #[arg(long, default_value_t = 32)]
+    /// Batch size (at least 1).
+    #[arg(long, default_value_t = 32, value_parser = at_least_one)]
     pub batch_size: usize,
     /// Seed of the synthetic data and of a random split.
     #[arg(long, default_value_t = 0)]
@@ -323,11 +343,11 @@ pub struct ExplainArgs {
     /// Output folder.
     #[arg(long, default_value = "explain")]
     pub out: PathBuf,
-    /// At most this many images.
-    #[arg(long, default_value_t = 16)]
+    /// At most this many images (at least 1).
+    #[arg(long, default_value_t = 16, value_parser = at_least_one)]
     pub limit: usize,
-    /// Columns of the contact sheet.
-    #[arg(long, default_value_t = 8)]
+    /// Columns of the contact sheet (at least 1).
+    #[arg(long, default_value_t = 8, value_parser = at_least_one)]
     pub columns: usize,
     /// Seed of the synthetic data and of a random split.
     #[arg(long, default_value_t = 0)]

@@ -376,7 +376,7 @@ pub fn explain_cmd(a: &ExplainArgs) -> anyhow::Result<()> {
         .with_context(|| format!("loading {}", a.model.display()))?;
     let data = data_for(&a.data, &card, a.seed)?;
     let mut items = pick_split(&data, &a.split)?;
-    items.truncate(a.limit.max(1));
+    items.truncate(a.limit);
     refuse_inputs("--out", &a.out, item_inputs(&data))?;
     let geo = OverlapOptions {
         threshold: Threshold::FractionOfMax(a.hot_threshold),

@@ -869,3 +869,52 @@ fn resume_warns_about_the_flags_it_ignores() {
     assert_eq!(out.status.code(), Some(0));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("ignored"));
 }
+
+#[test]
+fn zero_counts_are_usage_errors_and_help_lists_exit_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    for a in [
+        &[
+            "eval",
+            "--model",
+            "m.safetensors",
+            "--synth",
+            "8",
+            "--batch-size",
+            "0",
+        ][..],
+        &[
+            "explain",
+            "--model",
+            "m.safetensors",
+            "--synth",
+            "8",
+            "--limit",
+            "0",
+        ],
+        &[
+            "explain",
+            "--model",
+            "m.safetensors",
+            "--synth",
+            "8",
+            "--columns",
+            "0",
+        ],
+    ] {
+        let out = run(a, d);
+        assert_eq!(out.status.code(), Some(2), "{a:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("at least 1"),
+            "{a:?}"
+        );
+    }
+    let out = run(&["--help"], d);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Exit codes"), "{help}");
+    for code in ["0  success", "1  the run", "2  usage error"] {
+        assert!(help.contains(code), "{code}: {help}");
+    }
+}
