@@ -39,7 +39,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Train a model; writes a run folder runs/<name>/.
+    /// Train a model; writes a run folder `runs/<name>/`.
     Train(Box<TrainArgs>),
     /// Evaluate a checkpoint on a dataset: metrics as a table and JSON.
     Eval(EvalArgs),
@@ -57,10 +57,10 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 #[group(multiple = false)]
 pub struct DataArgs {
-    /// A manifest CSV: image,label[,mask][,split][,group], paths relative to the CSV.
+    /// A manifest CSV: `image,label[,mask][,split][,group]`, paths relative to the CSV.
     #[arg(long, value_name = "CSV")]
     pub data: Option<PathBuf>,
-    /// An MVTec-style folder: train/good, test/<kind>, ground_truth/<kind>/*_mask.png.
+    /// An MVTec-style folder: `train/good`, `test/<kind>`, `ground_truth/<kind>/*_mask.png`.
     #[arg(long, value_name = "DIR")]
     pub mvtec: Option<PathBuf>,
     /// The embedded synthetic conveyor dataset with this many training images.
@@ -175,7 +175,7 @@ pub struct TrainArgs {
     /// The model input.
     #[command(flatten)]
     pub input: InputArgs,
-    /// Name of the run; its folder is <runs-dir>/<name>.
+    /// Name of the run; its folder is `<runs-dir>/<name>`.
     #[arg(long, default_value = "run")]
     pub name: String,
     /// Folder of the run folders.
@@ -439,4 +439,53 @@ pub struct DemoArgs {
     /// Device: cpu, cuda:N, metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+}
+
+#[cfg(test)]
+mod tests {
+    /// Doc-comment lines with `<tag…` or a space-free `[…]` outside backticks and code blocks:
+    /// rustdoc reads them as HTML tags or intra-doc links.
+    fn bare_markup(source: &str) -> Vec<String> {
+        let mut bad = Vec::new();
+        let mut in_code = false;
+        for line in source.lines() {
+            let Some(doc) = line.trim_start().strip_prefix("///") else {
+                continue;
+            };
+            if doc.trim_start().starts_with("```") {
+                in_code = !in_code;
+                continue;
+            }
+            if in_code {
+                continue;
+            }
+            let outside: Vec<&str> = doc.split('`').step_by(2).collect();
+            let tag = outside.iter().any(|t| {
+                t.match_indices('<')
+                    .any(|(k, _)| t[k + 1..].starts_with(|c: char| c.is_ascii_alphabetic()))
+            });
+            let link = outside.iter().any(|t| {
+                t.match_indices('[').any(|(k, _)| {
+                    t[k + 1..]
+                        .split_once(']')
+                        .is_some_and(|(inner, _)| !inner.is_empty() && !inner.contains(' '))
+                })
+            });
+            if tag || link {
+                bad.push(line.trim().to_string());
+            }
+        }
+        bad
+    }
+
+    #[test]
+    fn doc_comments_have_no_bare_markup() {
+        let bad = bare_markup(include_str!("cli.rs"));
+        assert!(bad.is_empty(), "{bad:#?}");
+        // the check itself finds what rustdoc warns about
+        assert_eq!(
+            bare_markup("/// a <name> b\n/// c[,d]\n/// `e<f>` [`g`]\n").len(),
+            2
+        );
+    }
 }
