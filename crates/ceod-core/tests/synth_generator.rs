@@ -412,7 +412,11 @@ fn inconsistent_samples_are_errors_where_data_is_used() {
     assert!(s.to_loaded(&Preprocess::default()).is_err());
     let d = tempfile::tempdir().unwrap();
     assert!(write_dataset(d.path().join("ds"), &[s]).is_err());
-    assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0, "no partial files");
+    assert_eq!(
+        std::fs::read_dir(d.path()).unwrap().count(),
+        0,
+        "no partial files"
+    );
 }
 
 #[test]

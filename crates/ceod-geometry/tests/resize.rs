@@ -91,5 +91,8 @@ fn fused_maximum_matches_two_steps() {
     let full = Mask::from_fn(6, 4, |_, _| true).unwrap();
     let o = overlap(&m, &full, &opts).unwrap();
     assert_eq!(o.detected, want.count() as f64);
-    assert_eq!(hot_pixels(&m, 6, 4, Threshold::FractionOfMax(0.5)).unwrap(), want);
+    assert_eq!(
+        hot_pixels(&m, 6, 4, Threshold::FractionOfMax(0.5)).unwrap(),
+        want
+    );
 }
