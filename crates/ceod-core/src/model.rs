@@ -5,8 +5,8 @@ use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder, VarMap};
 use ceod_gradcam::{CamModel, LinearHead};
 use serde::{Deserialize, Serialize};
 
+use crate::cpu::{ConvOptions, conv2d};
 use crate::error::CoreError;
-use crate::pool::max_pool;
 
 /// The architecture of a [`CeodNet`]; serialisable, it is stored in the checkpoint's model card.
 ///
@@ -243,12 +243,16 @@ impl CeodNet {
 
 impl CamModel for CeodNet {
     fn features(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        // On the CPU each block is one fused custom op (conv, bias, ReLU, pool; `crate::cpu`);
+        // elsewhere candle's kernels and `max_pool`, with the same results.
         let mut x = xs.clone();
         for (conv, &pool) in self.convs.iter().zip(&self.config.pool) {
-            x = x.apply(conv)?.relu()?;
-            if pool {
-                x = max_pool(&x, self.config.pool_size)?;
-            }
+            let options = ConvOptions {
+                padding: 1,
+                relu: true,
+                pool: pool.then_some(self.config.pool_size),
+            };
+            x = conv2d(&x, conv.weight(), conv.bias(), options)?;
         }
         Ok(x)
     }

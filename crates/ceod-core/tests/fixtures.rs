@@ -255,6 +255,12 @@ fn straight_through_value_is_paper_ceod() {
 /// |diff| / max |ref| of `grad_bce.conv1.bias`: 1.4e-3 in f32; 1.1e-4 when the same network runs
 /// in f64, or in f32 with maxima within 1e-6 relative counted as ties. So the routing, not the
 /// maths, is the difference; these get 2e-3.
+///
+/// Under the init weights the BCE gradients nearly cancel over the two labels (e.g.
+/// `grad_bce.conv4.bias` is about 1e-3 at most), so the same f32 routing shows at 2e-4: the
+/// network run in f64 (candle's ops or the fast CPU path alike) differs from the f32 oracle by
+/// 2.34e-4 there, and the fast path's f32 result equals that f64 value (under `bce20` the fast
+/// path's `grad_bce.conv4.bias` differs by 3.1e-4; not checked in f64). The rest get 5e-4.
 fn grad_tolerance(weights: &str, name: &str) -> f64 {
     let behind_pools = ["conv1.", "conv2.", "conv3."]
         .iter()
@@ -262,7 +268,7 @@ fn grad_tolerance(weights: &str, name: &str) -> f64 {
     if weights != "weights.safetensors" && behind_pools {
         2e-3
     } else {
-        1e-4
+        5e-4
     }
 }
 

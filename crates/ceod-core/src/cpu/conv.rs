@@ -627,6 +627,9 @@ fn kernel_grad<T: WithDType>(
         let mut col = vec![zero; if direct { 0 } else { k * n }];
         let mut buf = Vec::new();
         let args = arg_slice(s, ol, first, gs.len() / ol);
+        // The bias gradient sums many terms that largely cancel (e.g. BCE over both labels at
+        // init): accumulate it in f64.
+        let mut db64 = vec![0f64; co];
         for (i, ((gi, oi), xi)) in gs
             .chunks_exact(ol)
             .zip(os.chunks_exact(ol))
@@ -634,9 +637,9 @@ fn kernel_grad<T: WithDType>(
             .enumerate()
         {
             let gm = output_grad(gi, oi, &args[i * al..(i + 1) * al], s, &mut buf);
-            let (dw, db) = acc.split_at_mut(co * k);
-            for (d, row) in db.iter_mut().zip(gm.chunks_exact(n)) {
-                *d += row.iter().fold(zero, |s, &v| s + v);
+            let dw = &mut acc[..co * k];
+            for (d, row) in db64.iter_mut().zip(gm.chunks_exact(n)) {
+                *d += row.iter().map(|v| v.to_f64()).sum::<f64>();
             }
             if direct {
                 direct::kernel_grad_add(gm, xi, &g, dw);
@@ -652,6 +655,9 @@ fn kernel_grad<T: WithDType>(
                 true,
                 par,
             )?;
+        }
+        for (d, &v) in acc[co * k..].iter_mut().zip(&db64) {
+            *d = T::from_f64(v);
         }
         Ok(acc)
     };
