@@ -44,9 +44,7 @@ pub mod synth;
 
 pub use data_error::DataError;
 pub use mask::Mask;
-pub use preprocess::{
-    Placement, PreparedImage, PreparedMask, Preprocess, Resize, channel_stats,
-};
+pub use preprocess::{Placement, PreparedImage, PreparedMask, Preprocess, Resize, channel_stats};
 
 mod checkpoint;
 mod device;

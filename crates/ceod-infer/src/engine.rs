@@ -3,26 +3,24 @@
 //! Everything but the convolution goes through ceod-core, so the infer path and the eval path
 //! agree: [`ceod_core::load_checkpoint`] reads and checks the file, the card's [`Preprocess`]
 //! prepares each image, [`ceod_core::predict`] turns the logits into scores and decisions, and
-//! ceod-gradcam's explain mode gives the CAM for `--cam-out`. The forward pass is
-//! [`FastNet`](crate::fast_net::FastNet): the checkpoint's `CeodNet` weights with a faster 3×3
-//! convolution (logits equal to `CeodNet::forward` to float rounding).
+//! ceod-gradcam's explain mode gives the CAM for `--cam-out`. The forward pass is the checkpoint's
+//! `CeodNet` itself, which runs ceod-core's fused CPU convolution on the CPU.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use candle_core::{Device, Module, Tensor};
-use ceod_core::{DeviceSpec, ModelCard, PreparedImage, Preprocess, predict};
+use ceod_core::{CeodNet, DeviceSpec, ModelCard, PreparedImage, Preprocess, predict};
 use ceod_gradcam::{CamModel, CamOptions, Target, explain_features};
 use image::DynamicImage;
 
-use crate::fast_net::FastNet;
 use crate::heatmap::FeatureCam;
 use crate::model_id::model_id;
 
 /// A loaded model, ready to classify prepared images.
 #[derive(Debug)]
 pub struct Engine {
-    net: FastNet,
+    net: CeodNet,
     card: ModelCard,
     device: Device,
     threshold: f64,
@@ -86,7 +84,6 @@ impl Engine {
                 path.display()
             );
         }
-        let net = FastNet::new(&net)?;
         Ok(Self {
             net,
             card,

@@ -12,16 +12,13 @@
 //! It depends on `ceod-core` without its `overlap` feature: no geo, no candle-datasets, no
 //! indicatif.
 //!
-//! One private piece: [`fast_net`], an inference-only forward pass of ceod-core's `CeodNet`
-//! whose 3×3 convolution is one matrix product over shifted views (candle 0.11.1's CPU
-//! `conv2d` spends about three times the CPU time at batch 1). It belongs in ceod-core; until
-//! it is there, the tests check it against `CeodNet` and `ceod_core::predict`.
+//! The forward pass is ceod-core's `CeodNet`, whose CPU path fuses convolution, bias, ReLU and
+//! pooling (`ceod_core::cpu`); the infer path and the eval path run the same code.
 #![warn(missing_docs)]
 
 pub mod cli;
 pub mod config;
 pub mod engine;
-pub mod fast_net;
 pub mod heatmap;
 pub mod inputs;
 pub mod model_id;
