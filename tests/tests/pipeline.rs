@@ -57,7 +57,8 @@ fn exact_term_on_a_gradcam_map_equals_pixel_counting_on_non_square_images() {
         .unwrap();
     let threshold = options.threshold as f32;
     let mut some_partial = false;
-    for i in 0..b {
+    assert_eq!(distances.len(), b);
+    for (i, distance) in distances.iter().enumerate() {
         let range = i * h * w..(i + 1) * h * w;
         let hot: Vec<bool> = cam[range.clone()].iter().map(|&v| v >= threshold).collect();
         let n_hot = hot.iter().filter(|&&x| x).count();
@@ -71,7 +72,7 @@ fn exact_term_on_a_gradcam_map_equals_pixel_counting_on_non_square_images() {
         } else {
             1.0 - n_inside as f64 / n_hot as f64
         };
-        let got = distances[i].expect("every synthetic sample has a non-empty mask");
+        let got = distance.expect("every synthetic sample has a non-empty mask");
         assert!(
             (got - expected).abs() < 1e-9,
             "sample {i}: exact distance {got}, pixel counting {expected} ({n_inside}/{n_hot})"
