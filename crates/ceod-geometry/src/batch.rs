@@ -33,24 +33,7 @@ pub fn overlap_batch(
     masks: &[Mask],
     options: &OverlapOptions,
 ) -> Result<Vec<Overlap>> {
-    if heats.len() != masks.len() {
-        return Err(GeometryError::BatchLengthMismatch {
-            heat_maps: heats.len(),
-            masks: masks.len(),
-        });
-    }
-    if heats.len() < PARALLEL_FROM {
-        return heats
-            .iter()
-            .zip(masks)
-            .map(|(h, m)| overlap(h, m, options))
-            .collect();
-    }
-    heats
-        .par_iter()
-        .zip(masks)
-        .map(|(h, m)| overlap(h, m, options))
-        .collect()
+    map_pairs(heats, masks, PARALLEL_FROM, |h, m| overlap(h, m, options))
 }
 
 /// [`overlap_batch`] against prebuilt areas of interest.
@@ -62,24 +45,9 @@ pub fn overlap_batch_with_areas(
     areas: &[AreaOfInterest],
     options: &OverlapOptions,
 ) -> Result<Vec<Overlap>> {
-    if heats.len() != areas.len() {
-        return Err(GeometryError::BatchLengthMismatch {
-            heat_maps: heats.len(),
-            masks: areas.len(),
-        });
-    }
-    if heats.len() < PARALLEL_FROM {
-        return heats
-            .iter()
-            .zip(areas)
-            .map(|(h, a)| overlap_with_area(h, a, options))
-            .collect();
-    }
-    heats
-        .par_iter()
-        .zip(areas)
-        .map(|(h, a)| overlap_with_area(h, a, options))
-        .collect()
+    map_pairs(heats, areas, PARALLEL_FROM, |h, a| {
+        overlap_with_area(h, a, options)
+    })
 }
 
 /// [`overlap_batch`] on one thread (the baseline of the parallel batch's bench).
@@ -91,15 +59,29 @@ pub fn overlap_batch_sequential(
     masks: &[Mask],
     options: &OverlapOptions,
 ) -> Result<Vec<Overlap>> {
-    if heats.len() != masks.len() {
+    map_pairs(heats, masks, usize::MAX, |h, m| overlap(h, m, options))
+}
+
+/// Applies `f` to each (heat map, area) pair after checking the lengths, in parallel from
+/// `parallel_from` pairs up, on the calling thread below that.
+fn map_pairs<A, F>(
+    heats: &[HeatMap],
+    areas: &[A],
+    parallel_from: usize,
+    f: F,
+) -> Result<Vec<Overlap>>
+where
+    A: Sync,
+    F: Fn(&HeatMap, &A) -> Result<Overlap> + Sync,
+{
+    if heats.len() != areas.len() {
         return Err(GeometryError::BatchLengthMismatch {
             heat_maps: heats.len(),
-            masks: masks.len(),
+            masks: areas.len(),
         });
     }
-    heats
-        .iter()
-        .zip(masks)
-        .map(|(h, m)| overlap(h, m, options))
-        .collect()
+    if heats.len() < parallel_from {
+        return heats.iter().zip(areas).map(|(h, a)| f(h, a)).collect();
+    }
+    heats.par_iter().zip(areas).map(|(h, a)| f(h, a)).collect()
 }
