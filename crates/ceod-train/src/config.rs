@@ -54,6 +54,15 @@ pub enum DataSource {
         /// Seed of the generator.
         seed: u64,
     },
+    /// Data built in memory by an experiment (`ceod-train experiment`): real images with masks
+    /// derived or decoys painted at run time. Only a record: such a run is trained with
+    /// [`run_training_on`](crate::train_loop::run_training_on), which is given the data.
+    Experiment {
+        /// The experiment config file.
+        config: PathBuf,
+        /// What the data is, in words (dataset, setting, seed).
+        description: String,
+    },
 }
 
 impl DataSource {

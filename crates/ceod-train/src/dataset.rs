@@ -107,6 +107,11 @@ pub fn load_dataset(
                 &path.display().to_string(),
             )
         }
+        DataSource::Experiment { config, .. } => bail!(
+            "this run's data was built in memory by the experiment {}: rerun `ceod-train \
+             experiment` with that config (its data cannot be reloaded from the run folder)",
+            config.display()
+        ),
         DataSource::Mvtec { root } => {
             let samples = read_mvtec(root)
                 .with_context(|| format!("reading the MVTec folder {}", root.display()))?;

@@ -66,6 +66,10 @@ fn dataset_name(d: &DataSource) -> String {
     match d {
         DataSource::Manifest { path } => path.display().to_string(),
         DataSource::Mvtec { root } => format!("mvtec:{}", root.display()),
+        DataSource::Experiment {
+            config,
+            description,
+        } => format!("experiment:{} {description}", config.display()),
         DataSource::Synth { n_train, seed, .. } => {
             format!("synth:conveyor n={n_train} seed={seed}")
         }
@@ -144,9 +148,25 @@ pub fn run_training(
     stop_after: Option<usize>,
     sink: &mut dyn ProgressSink,
 ) -> anyhow::Result<TrainOutcome> {
-    let device: Device = crate::config::device_of(&cfg.device)?;
     let t_load = Instant::now();
-    let mut dataset = load_dataset(&cfg.data, &cfg.preprocess, cfg.seed, cfg.val_fraction)?;
+    let dataset = load_dataset(&cfg.data, &cfg.preprocess, cfg.seed, cfg.val_fraction)?;
+    tracing::info!("data loaded in {:.1} s", t_load.elapsed().as_secs_f64());
+    run_training_on(cfg, dataset, resume, stop_after, sink)
+}
+
+/// Trains as `cfg` says on `dataset`, already in memory (its `train` and `val` splits; `test` is
+/// passed through to the outcome), ignoring `cfg.data` except as the name written to the model
+/// card. This is how experiments with data built at run time (derived masks, painted decoys)
+/// train; [`run_training`] loads `cfg.data` and calls it. `resume` and `stop_after` as there: a
+/// resumed run must be given the same data.
+pub fn run_training_on(
+    cfg: &TrainConfig,
+    mut dataset: Dataset,
+    resume: bool,
+    stop_after: Option<usize>,
+    sink: &mut dyn ProgressSink,
+) -> anyhow::Result<TrainOutcome> {
+    let device: Device = crate::config::device_of(&cfg.device)?;
     if dataset.train.is_empty() {
         bail!(
             "the training split is empty ({} samples skipped)",
@@ -159,12 +179,11 @@ pub fn run_training(
         );
     }
     tracing::info!(
-        "data: {} train, {} validation, {} test, {} skipped ({:.1} s)",
+        "data: {} train, {} validation, {} test, {} skipped",
         dataset.train.len(),
         dataset.val.len(),
         dataset.test.len(),
         dataset.skipped.len(),
-        t_load.elapsed().as_secs_f64()
     );
     let mut resolved = cfg.clone();
     if cfg.normalise_from_data && !dataset.train.is_empty() {
