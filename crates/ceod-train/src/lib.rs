@@ -20,6 +20,7 @@ pub mod commands;
 pub mod config;
 pub mod dataset;
 pub mod evaluate;
+pub mod experiment;
 pub mod metrics;
 pub mod npy;
 pub mod out_guard;
