@@ -168,9 +168,17 @@ pub enum HeatmapError {
     /// The overlay PNG.
     #[error("overlay png: {0}")]
     Image(#[from] image::ImageError),
+    /// Writing the overlay PNG.
+    #[error("writing {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
-/// Writes the overlay and both `.npy` files for one image.
+/// Writes the overlay and both `.npy` files for one image, each atomically.
 pub fn write_cam_files(
     files: &CamFiles,
     image: &DynamicImage,
@@ -182,8 +190,14 @@ pub fn write_cam_files(
     let full = cam_at_image_size(cam, input_size, place, sw, sh);
     npy::write_f32(&files.feature_npy, &[cam.height, cam.width], &cam.data)?;
     npy::write_f32(&files.image_npy, &[sh as usize, sw as usize], &full)?;
-    overlay(image, &normalise(&full))
-        .save_with_format(&files.overlay_png, image::ImageFormat::Png)?;
+    let mut png = std::io::Cursor::new(Vec::new());
+    overlay(image, &normalise(&full)).write_to(&mut png, image::ImageFormat::Png)?;
+    crate::atomic::write_bytes(&files.overlay_png, png.get_ref()).map_err(|source| {
+        HeatmapError::Io {
+            path: files.overlay_png.clone(),
+            source,
+        }
+    })?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 //!
 //! The pieces, in the order a run uses them: [`Args`] (raw flags) → [`Config`] (validated);
 //! [`inputs`] (files, directories, `-`) and [`watch`] (a polling directory watcher);
-//! [`heatmap`] and [`npy`] for `--cam-out`; [`record`] for the output; [`model_id`] for the id in
+//! [`heatmap`] and [`npy`] for `--cam-out` (written through [`atomic`]); [`record`] for the output; [`model_id`] for the id in
 //! every record.
 //!
 //! It depends on `ceod-core` without its `overlap` feature: no geo, no candle-datasets, no
@@ -16,6 +16,7 @@
 //! pooling (`ceod_core::cpu`); the infer path and the eval path run the same code.
 #![warn(missing_docs)]
 
+pub mod atomic;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -5,7 +5,7 @@
 //! ended by `\n` so that the data starts at a multiple of 64 bytes, then the values in C order,
 //! little-endian.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 /// The NPY magic string.
@@ -83,11 +83,11 @@ pub fn encode_f32(shape: &[usize], data: &[f32]) -> Result<Vec<u8>, NpyError> {
     Ok(out)
 }
 
-/// Writes `data` with `shape` as an NPY v1.0 `<f4` file.
+/// Writes `data` with `shape` as an NPY v1.0 `<f4` file, atomically (temporary file, then
+/// rename: see [`crate::atomic`]).
 pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), NpyError> {
     let bytes = encode_f32(shape, data)?;
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(&bytes)?;
+    crate::atomic::write_bytes(path, &bytes)?;
     Ok(())
 }
 
