@@ -86,6 +86,22 @@ fn errors_name_the_file_and_the_line() {
 }
 
 #[test]
+fn an_image_listed_twice_is_an_error_naming_both_lines() {
+    // contradicting labels, the second row on line 4
+    let (line, msg) = manifest_error("image,label\na.png,0\nb.png,1\na.png,1\n");
+    assert_eq!(line, 4);
+    assert!(msg.contains("lines 2 and 4"), "{msg}");
+    assert!(msg.contains("contradicting labels 0 and 1"), "{msg}");
+    // the same file reached through another relative spelling is the same image
+    let (line, msg) = manifest_error("image,label\nimg/a.png,1\n/data/img/a.png,1\n");
+    assert_eq!(line, 3);
+    assert!(msg.contains("label 1 both times"), "{msg}");
+    // two different images with one name in different folders are fine
+    let m = Manifest::parse("image,label\nx/a.png,0\ny/a.png,1\n", "/data/m.csv").unwrap();
+    assert_eq!(m.samples.len(), 2);
+}
+
+#[test]
 fn the_label_column_can_have_another_name() {
     let text = "image,mask,class,defect\nMT/a.jpg,MT/a.png,Blowhole,1\n";
     let opts = ManifestOptions {

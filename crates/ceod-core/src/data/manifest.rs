@@ -41,7 +41,8 @@ impl Default for ManifestOptions {
 /// and `label` are required, `mask`, `split` and `group` optional, other columns ignored.
 /// Fields may be quoted (RFC 4180). Paths are relative to the CSV's folder (absolute paths
 /// are kept). A label is `0`/`1` or a class index; an empty `mask`, `split` or `group` field
-/// means "none". Errors name the file and the line.
+/// means "none". An image listed twice is an error (naming both lines and whether the labels
+/// contradict each other). Errors name the file and the line.
 ///
 /// ```
 /// use ceod_core::data::{Manifest, Split};
@@ -146,6 +147,8 @@ impl Manifest {
         };
 
         let mut samples = Vec::new();
+        // image path -> (line, label) of its first row
+        let mut seen: HashMap<PathBuf, (usize, usize)> = HashMap::new();
         for rec in records {
             if rec.fields.len() != header.fields.len() {
                 return Err(err(
@@ -172,8 +175,26 @@ impl Manifest {
                 .map(|s| s.parse::<Split>())
                 .transpose()
                 .map_err(|e| err(rec.line, e.to_string()))?;
+            let image = resolve(image);
+            if let Some(&(first, first_label)) = seen.get(&image) {
+                let labels = if first_label == label {
+                    format!("label {label} both times")
+                } else {
+                    format!("contradicting labels {first_label} and {label}")
+                };
+                return Err(err(
+                    rec.line,
+                    format!(
+                        "image `{}` is listed twice (lines {first} and {}, {labels}): each image \
+                         may appear once, or one copy would be counted twice or straddle a split",
+                        image.display(),
+                        rec.line
+                    ),
+                ));
+            }
+            seen.insert(image.clone(), (rec.line, label));
             samples.push(Sample {
-                image: resolve(image),
+                image,
                 label,
                 mask: get(mask_col).map(resolve),
                 split,
