@@ -7,6 +7,10 @@
 //! train / validation / test splits as [`Item`]s at the model's input size, and reports every
 //! file it could not use in [`Dataset::skipped`] (nothing is dropped silently).
 
+pub mod aoi;
+pub mod casting;
+pub mod decoy;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -41,6 +45,10 @@ pub enum DataSpec {
         /// Test images.
         n_test: usize,
     },
+    /// The casting-impeller shortcut test (`casting-impeller/`): the impeller as the area of
+    /// interest, derived from each image; a decoy on the background of the defective training
+    /// images; test variants clean and decoy-on-good ([`casting`]).
+    Casting(casting::CastingSpec),
 }
 
 impl DataSpec {
@@ -52,6 +60,7 @@ impl DataSpec {
                 n_val,
                 n_test,
             } => format!("synthetic conveyor {n_train}/{n_val}/{n_test}"),
+            Self::Casting(c) => c.describe(),
         }
     }
 
@@ -88,6 +97,7 @@ pub fn build(
 ) -> anyhow::Result<ExperimentData> {
     let _ = root;
     let data = match spec {
+        DataSpec::Casting(c) => casting::build(c, root, pre, seed)?,
         DataSpec::Synth {
             n_train,
             n_val,
