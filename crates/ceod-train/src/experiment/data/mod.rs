@@ -8,8 +8,6 @@
 //! file it could not use in [`Dataset::skipped`] (nothing is dropped silently).
 
 pub mod aoi;
-pub mod casting;
-pub mod decoy;
 
 use std::path::{Path, PathBuf};
 
@@ -45,10 +43,6 @@ pub enum DataSpec {
         /// Test images.
         n_test: usize,
     },
-    /// The casting-impeller shortcut test (`casting-impeller/`): the impeller as the area of
-    /// interest, derived from each image; a decoy on the background of the defective training
-    /// images; test variants clean and decoy-on-good ([`casting`]).
-    Casting(casting::CastingSpec),
 }
 
 impl DataSpec {
@@ -60,7 +54,6 @@ impl DataSpec {
                 n_val,
                 n_test,
             } => format!("synthetic conveyor {n_train}/{n_val}/{n_test}"),
-            Self::Casting(c) => c.describe(),
         }
     }
 
@@ -97,7 +90,6 @@ pub fn build(
 ) -> anyhow::Result<ExperimentData> {
     let _ = root;
     let data = match spec {
-        DataSpec::Casting(c) => casting::build(c, root, pre, seed)?,
         DataSpec::Synth {
             n_train,
             n_val,
