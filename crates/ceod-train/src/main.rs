@@ -1,4 +1,4 @@
-//! `ceod-train`: train, eval, explain, overlap, demo.
+//! `ceod-train`: train, eval, explain, overlap, demo, experiment.
 //!
 //! Exit codes: 0 success, 1 the run failed (bad data, a NaN loss, an I/O error), 2 a usage or
 //! configuration error.
@@ -27,6 +27,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // colour codes only for a terminal: logs redirected to a file stay plain text
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     let result = match &cli.command {
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         Command::Explain(a) => commands::explain_cmd(a),
         Command::Overlap(a) => commands::overlap_cmd(a),
         Command::Demo(a) => commands::demo(a),
+        Command::Experiment(a) => ceod_train::experiment::runner::experiment_cmd(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
