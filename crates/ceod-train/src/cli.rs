@@ -51,6 +51,10 @@ pub enum Command {
     /// `train`, the demo replaces the run folders `demo-baseline` and `demo-ceod` of an
     /// earlier demo by design.
     Demo(DemoArgs),
+    /// Run an experiment config (`experiments/NAME.json`): every arm × seed trained and
+    /// evaluated, results in `runs/NAME/results.{json,md}` and an overlay grid. Finished runs
+    /// are reused, so an interrupted experiment continues where it stopped.
+    Experiment(ExperimentArgs),
 }
 
 /// Where the data comes from (one of them).
@@ -436,6 +440,37 @@ pub struct DemoArgs {
     /// Epochs of the CEOD model at omega 0 before the overlap term is switched on (default 0).
     #[arg(long)]
     pub warmup_epochs: Option<usize>,
+    /// Device: cpu, cuda:N, metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// `experiment`.
+#[derive(Debug, Clone, Args)]
+pub struct ExperimentArgs {
+    /// The experiment config (JSON: name, description, data, train, arms, seeds, overlays,
+    /// smoke; see `experiments/README.md`).
+    #[arg(value_name = "CONFIG")]
+    pub config: PathBuf,
+    /// Where the real datasets are (default: `$CEOD_DATA`, else `../shared/data`).
+    #[arg(long, value_name = "DIR")]
+    pub data_root: Option<PathBuf>,
+    /// Folder of the experiment folders (outputs in `<runs-dir>/<name>/`).
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// A run of seconds: the config's `smoke` sizes and epochs, the first seed only, into
+    /// `<runs-dir>/<name>-smoke/`.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Only these arms (comma separated names from the config).
+    #[arg(long, value_delimiter = ',')]
+    pub arms: Option<Vec<String>>,
+    /// These seeds instead of the config's (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Option<Vec<u64>>,
+    /// Retrain runs that already finished (without it their `result.json` is reused).
+    #[arg(long)]
+    pub force: bool,
     /// Device: cpu, cuda:N, metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,
