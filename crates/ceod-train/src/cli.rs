@@ -474,6 +474,10 @@ pub struct ExperimentArgs {
     /// Device: cpu, cuda:N, metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Stop every run after this many epochs, as if interrupted (for testing that a rerun
+    /// continues it).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<usize>,
 }
 
 #[cfg(test)]

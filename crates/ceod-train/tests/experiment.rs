@@ -111,11 +111,12 @@ fn smoke_run_writes_results_and_reuses_finished_runs() {
         "{om}"
     );
 
-    // a rerun reuses both finished runs; without ceod's result.json (an interrupted run) only
-    // ceod is retrained
+    // a rerun reuses both finished runs; without ceod's result.json (interrupted after its last
+    // epoch) ceod is continued: nothing left to train, evaluated again
     let best_b = dir.join("baseline-s0/best.safetensors");
     let best_c = dir.join("ceod-s0/best.safetensors");
     let (tb, tc) = (mtime(&best_b), mtime(&best_c));
+    let result_c = json(&dir.join("ceod-s0/result.json"));
     std::fs::remove_file(dir.join("ceod-s0/result.json")).unwrap();
     let out = run(&[
         "experiment",
@@ -128,8 +129,12 @@ fn smoke_run_writes_results_and_reuses_finished_runs() {
     let text = stdout(&out);
     assert!(text.contains("reused: baseline-s0"), "{text}");
     assert!(!text.contains("reused: ceod-s0"), "{text}");
-    assert_eq!(mtime(&best_b), tb);
-    assert!(mtime(&best_c) > tc);
+    assert!(text.contains("resuming the interrupted run"), "{text}");
+    assert_eq!((mtime(&best_b), mtime(&best_c)), (tb, tc));
+    assert_eq!(
+        json(&dir.join("ceod-s0/result.json"))["test"],
+        result_c["test"]
+    );
     let r = json(&dir.join("results.json"));
     assert_eq!(r["runs"][0]["reused"], true);
     assert_eq!(r["runs"][1]["reused"], false);
@@ -297,4 +302,68 @@ fn every_experiment_config_runs_in_smoke_mode() {
     }
     // synth-smoke needs no files: at least it ran
     assert!(ran >= 1);
+}
+
+/// metrics.jsonl of a run without the wall-clock field.
+fn epochs_of(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("seconds");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn an_interrupted_run_continues_to_the_same_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = edited(tmp.path(), "resume.json", |v| {
+        v["name"] = "resume".into();
+        v["smoke"]["epochs"] = 2.into();
+    });
+    let cfg = cfg.to_str().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let args = |runs: &Path, extra: &[&str]| {
+        let mut v: Vec<String> = [
+            "experiment",
+            cfg,
+            "--smoke",
+            "--arms",
+            "ceod",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let go = |v: Vec<String>| run(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    // uninterrupted
+    assert_eq!(go(args(&a, &[])).status.code(), Some(0));
+    // stopped after the first epoch: no result.json, reported as stopped
+    let out = go(args(&b, &["--stop-after", "1"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("stopped after epoch 1 of 2"));
+    let run_b = b.join("resume-smoke/ceod-s0");
+    assert!(!run_b.join("result.json").exists());
+    assert_eq!(epochs_of(&run_b).len(), 1);
+    let r = json(&b.join("resume-smoke/results.json"));
+    assert_eq!(r["runs"][0]["status"], "stopped");
+    // the rerun continues from epoch 1 and ends where the uninterrupted run ended
+    let out = go(args(&b, &[]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("resuming the interrupted run"));
+    let run_a = a.join("resume-smoke/ceod-s0");
+    assert_eq!(epochs_of(&run_b), epochs_of(&run_a));
+    let (ra, rb) = (
+        json(&run_a.join("result.json")),
+        json(&run_b.join("result.json")),
+    );
+    assert_eq!(ra["test"], rb["test"]);
+    assert_eq!(rb["epochs"], 2);
 }

@@ -16,6 +16,8 @@ pub enum RunStatus {
     Ok,
     /// Its data, its training or its evaluation failed (the message is in `error`).
     Failed,
+    /// Stopped before its last epoch (`--stop-after`): not evaluated; a rerun continues it.
+    Stopped,
 }
 
 /// The metrics of one run on one test set.
@@ -39,8 +41,9 @@ pub struct RunResult {
     /// The error of a failed run.
     #[serde(default)]
     pub error: Option<String>,
-    /// Wall time of training and evaluation, seconds (of the run that produced the result, also
-    /// when it is reused).
+    /// Wall time of the run, seconds: its epochs (training and validation, also those before a
+    /// resume) and the final evaluation; data building (shared by arms) is not included. For a
+    /// failed run, the time until it failed.
     pub wall_seconds: f64,
     /// The epoch of `best.safetensors` (1-based).
     #[serde(default)]
@@ -312,6 +315,7 @@ pub fn markdown(r: &ExperimentReport) -> String {
             match x.status {
                 RunStatus::Ok => "ok",
                 RunStatus::Failed => "FAILED",
+                RunStatus::Stopped => "stopped before its last epoch (rerun to continue)",
             },
             x.best_epoch.map_or("-".into(), |e| e.to_string()),
             x.epochs,

@@ -214,6 +214,7 @@ struct Ctx<'a> {
     device: String,
     smoke: bool,
     force: bool,
+    stop_after: Option<usize>,
 }
 
 impl Ctx<'_> {
@@ -240,6 +241,28 @@ impl Ctx<'_> {
             .map_err(|e| anyhow::anyhow!("building the data: {e}"))?;
         let smoke = self.smoke.then_some(&self.cfg.smoke);
         Ok((prepare(&data, &tcfg, smoke)?, data))
+    }
+}
+
+/// Whether `run_dir` holds an unfinished run of exactly `cfg` that can be continued: its
+/// `config.json` equals `cfg` and its last checkpoint and loop state are there.
+fn can_resume(run_dir: &Path, cfg: &TrainConfig) -> bool {
+    let files = crate::run_dir::RunDir {
+        root: run_dir.to_path_buf(),
+    };
+    if !(files.last().is_file() && files.state().is_file()) {
+        return false;
+    }
+    match TrainConfig::load(&files.config()) {
+        Ok(saved) if &saved == cfg => true,
+        Ok(_) => {
+            tracing::info!(
+                "{}: the earlier run has another configuration: it is replaced",
+                run_dir.display()
+            );
+            false
+        }
+        Err(_) => false,
     }
 }
 
@@ -287,9 +310,8 @@ fn run_one(
         arm.name,
         arm.data.describe()
     );
+    let mut stopped = false;
     let body = (|| -> anyhow::Result<()> {
-        // an unfinished (or forced) earlier run in the folder is replaced
-        clear_run(&run_dir)?;
         if result_path.exists() {
             std::fs::remove_file(&result_path)
                 .with_context(|| format!("cannot remove {}", result_path.display()))?;
@@ -298,10 +320,42 @@ fn run_one(
         result.notes = data.notes.clone();
         result.skipped = data.dataset.skipped.len();
         result.epochs = p.cfg.epochs;
+        // an interrupted run of the same configuration continues from its last epoch; any other
+        // earlier run in the folder (or every one, with --force) is replaced
+        let resume = !ctx.force && can_resume(&run_dir, &p.cfg);
+        if resume {
+            println!(
+                "   resuming the interrupted run in {} from its last checkpoint",
+                run_dir.display()
+            );
+        } else {
+            clear_run(&run_dir)?;
+        }
         let device = crate::config::device_of(&p.cfg.device)?;
         let batch = p.cfg.batch_size;
-        let out = run_training_on(&p.cfg, p.dataset, false, None, sink)?;
+        let out = if resume {
+            match run_training_on(&p.cfg, p.dataset.clone(), true, ctx.stop_after, sink) {
+                Ok(out) => out,
+                Err(e) if e.downcast_ref::<crate::train_loop::NanLoss>().is_none() => {
+                    // a checkpoint and loop state that do not agree (killed while saving)
+                    tracing::warn!(
+                        "{}: cannot continue the earlier run ({e:#}): training it again",
+                        run_dir.display()
+                    );
+                    clear_run(&run_dir)?;
+                    run_training_on(&p.cfg, p.dataset, false, ctx.stop_after, sink)?
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            run_training_on(&p.cfg, p.dataset, false, ctx.stop_after, sink)?
+        };
         result.best_epoch = out.best_epoch;
+        if out.history.len() < p.cfg.epochs {
+            stopped = true;
+            return Ok(());
+        }
+        let t_eval = Instant::now();
         let best = out.run_dir.join("best.safetensors");
         let mut sets: Vec<(String, &[Item])> = vec![("test".into(), &out.dataset.test)];
         sets.extend(p.variants.iter().map(|(n, v)| (n.clone(), v.as_slice())));
@@ -314,10 +368,25 @@ fn run_one(
                 .with_context(|| format!("evaluating on `{name}`"))?;
             result.test.push(TestSetMetrics { name, metrics });
         }
+        // every epoch (also those before a resume) and the final evaluation
+        let train_s: f64 = out.history.iter().map(|r| r.seconds).sum();
+        result.wall_seconds = train_s + t_eval.elapsed().as_secs_f64();
         Ok(())
     })();
-    result.wall_seconds = t0.elapsed().as_secs_f64();
+    if result.wall_seconds == 0.0 {
+        result.wall_seconds = t0.elapsed().as_secs_f64();
+    }
     match body {
+        Ok(()) if stopped => {
+            result.status = RunStatus::Stopped;
+            println!(
+                "   stopped after epoch {} of {} (--stop-after): a rerun continues it",
+                ctx.stop_after.unwrap_or(0),
+                result.epochs
+            );
+            // no result.json: the run is not finished
+            return result;
+        }
         Ok(()) => {
             result.status = RunStatus::Ok;
             let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3}"));
@@ -502,6 +571,7 @@ pub fn run_experiment(a: &ExperimentArgs, command: &str) -> anyhow::Result<Exper
         device: a.device.clone(),
         smoke: a.smoke,
         force: a.force,
+        stop_after: a.stop_after,
     };
     println!(
         "experiment {}: {} arms × {} seeds into {}{}",
