@@ -4,38 +4,38 @@ use image::{Rgb, RgbImage};
 
 use crate::render::contact_sheet;
 
-/// The test images an overlay grid shows: at most `n` indices into `defective` (whether each
-/// test image is defective: label not 0), defective and good alternating, defective first, in the order of the test split; when one class
-/// runs out the other fills the rest. Deterministic: the same labels give the same choice.
+/// The test images an overlay grid shows: at most `n` indices into `labels`, the classes taking
+/// turns, each class's images in test-split order; when a class runs out the others fill the
+/// rest. Binary labels: defective (1) first, then good (0), alternating; more classes: in
+/// ascending order (0, 1, 2, …). Deterministic: the same labels give the same choice.
 ///
 /// ```
 /// use ceod_train::experiment::grid::pick_overlay_items;
-/// let labels = [0, 0, 1, 0, 1, 1].map(|l| l != 0);
-/// assert_eq!(pick_overlay_items(&labels, 4), [2, 0, 4, 1]);
-/// assert_eq!(pick_overlay_items(&[true, true, false], 9), [0, 2, 1]);
+/// assert_eq!(pick_overlay_items(&[0, 0, 1, 0, 1, 1], 4), [2, 0, 4, 1]);
+/// assert_eq!(pick_overlay_items(&[1, 1, 0], 9), [0, 2, 1]);
+/// assert_eq!(pick_overlay_items(&[2, 0, 2, 1, 0], 4), [1, 3, 0, 4]);
 /// ```
-pub fn pick_overlay_items(defective: &[bool], n: usize) -> Vec<usize> {
-    let mut defects = defective
+pub fn pick_overlay_items(labels: &[usize], n: usize) -> Vec<usize> {
+    let mut classes: Vec<usize> = labels.to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    if classes.iter().all(|&c| c <= 1) {
+        classes.reverse();
+    }
+    let mut queues: Vec<std::collections::VecDeque<usize>> = classes
         .iter()
-        .enumerate()
-        .filter(|(_, d)| **d)
-        .map(|(i, _)| i);
-    let mut goods = defective
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| !**d)
-        .map(|(i, _)| i);
-    let mut out = Vec::with_capacity(n.min(defective.len()));
-    let mut defect_turn = true;
-    while out.len() < n {
-        let next = if defect_turn {
-            defects.next().or_else(|| goods.next())
-        } else {
-            goods.next().or_else(|| defects.next())
-        };
-        let Some(i) = next else { break };
-        out.push(i);
-        defect_turn = !defect_turn;
+        .map(|&c| (0..labels.len()).filter(|&i| labels[i] == c).collect())
+        .collect();
+    let mut out = Vec::with_capacity(n.min(labels.len()));
+    while out.len() < n && queues.iter().any(|q| !q.is_empty()) {
+        for q in &mut queues {
+            if out.len() == n {
+                break;
+            }
+            if let Some(i) = q.pop_front() {
+                out.push(i);
+            }
+        }
     }
     out
 }
@@ -62,11 +62,11 @@ mod tests {
     #[test]
     fn pick_alternates_and_fills() {
         // brute force: the first k defects and first k goods, interleaved
-        let labels = [1, 1, 1, 0, 1, 0, 0, 1].map(|l| l != 0);
+        let labels = [1, 1, 1, 0, 1, 0, 0, 1];
         assert_eq!(pick_overlay_items(&labels, 5), [0, 3, 1, 5, 2]);
         assert_eq!(pick_overlay_items(&labels, 0), Vec::<usize>::new());
         // only good images
-        assert_eq!(pick_overlay_items(&[false; 3], 2), [0, 1]);
+        assert_eq!(pick_overlay_items(&[0; 3], 2), [0, 1]);
         // every index at most once, all of them when n is large
         let mut all = pick_overlay_items(&labels, 100);
         all.sort_unstable();

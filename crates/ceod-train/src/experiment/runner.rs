@@ -443,13 +443,8 @@ fn draw_overlays(
         let best = run.run_dir.join("best.safetensors");
         let (net, card) = load_checkpoint(&best, &device)
             .with_context(|| format!("loading {}", best.display()))?;
-        let defective: Vec<bool> = p
-            .dataset
-            .test
-            .iter()
-            .map(|it| it.sample.label != 0)
-            .collect();
-        let picked: Vec<Item> = pick_overlay_items(&defective, ctx.cfg.overlays)
+        let labels: Vec<usize> = p.dataset.test.iter().map(|it| it.sample.label).collect();
+        let picked: Vec<Item> = pick_overlay_items(&labels, ctx.cfg.overlays)
             .into_iter()
             .filter_map(|i| p.dataset.test.get(i).cloned())
             .collect();
