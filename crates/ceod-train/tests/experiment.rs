@@ -266,6 +266,8 @@ fn every_experiment_config_runs_in_smoke_mode() {
         .collect();
     configs.sort();
     assert!(!configs.is_empty());
+    let empty = tmp.path().join("no-data");
+    std::fs::create_dir(&empty).unwrap();
     let mut ran = 0;
     for c in &configs {
         let rel = format!("experiments/{}", c.file_name().unwrap().to_str().unwrap());
@@ -274,21 +276,44 @@ fn every_experiment_config_runs_in_smoke_mode() {
         if v.get("arms").is_none() {
             continue;
         }
-        let out = run(&[
-            "experiment",
-            &rel,
-            "--smoke",
-            "--runs-dir",
-            tmp.path().to_str().unwrap(),
-        ]);
-        let text = stdout(&out);
-        if let Some(line) = text.lines().find(|l| l.starts_with("skipped:")) {
-            println!("{rel}: {line}");
-            assert_eq!(out.status.code(), Some(0));
-            continue;
+        let smoke = |root: Option<&Path>| {
+            let mut args = vec![
+                "experiment",
+                rel.as_str(),
+                "--smoke",
+                "--runs-dir",
+                tmp.path().to_str().unwrap(),
+            ];
+            if let Some(r) = root {
+                args.extend(["--data-root", r.to_str().unwrap()]);
+            }
+            let out = run(&args);
+            let skipped = stdout(&out)
+                .lines()
+                .find(|l| l.starts_with("skipped:"))
+                .map(str::to_string);
+            (out, skipped)
+        };
+        let name = v["name"].as_str().unwrap();
+        // against an empty data root: a config that needs files skips, naming what it needs
+        let (mut out, skipped) = smoke(Some(&empty));
+        if let Some(line) = skipped {
+            assert_eq!(out.status.code(), Some(0), "{rel}");
+            assert!(
+                line.starts_with(&format!("skipped: {name} needs {}", empty.display()))
+                    && line.contains("--data-root"),
+                "{line}"
+            );
+            // the data root of the tests (CEOD_DATA or ../shared/data)
+            let (o, skipped) = smoke(None);
+            if let Some(line) = skipped {
+                println!("{rel}: {line}");
+                assert_eq!(o.status.code(), Some(0));
+                continue;
+            }
+            out = o;
         }
         assert_eq!(out.status.code(), Some(0), "{rel}");
-        let name = v["name"].as_str().unwrap();
         let r = json(&tmp.path().join(format!("{name}-smoke/results.json")));
         assert!(
             r["runs"]
