@@ -236,6 +236,15 @@ pub fn markdown(r: &ExperimentReport) -> String {
     if !r.config.description.is_empty() {
         let _ = writeln!(s, "{}\n", r.config.description);
     }
+    if r.smoke {
+        let m = &r.config.smoke;
+        let _ = writeln!(
+            s,
+            "Smoke run (`--smoke`): at most {} training and {} validation, test and test-variant \
+             images each, {} epochs, the first seed only. Not a result.\n",
+            m.max_train, m.max_test, m.epochs
+        );
+    }
     let seeds: Vec<String> = r.seeds.iter().map(u64::to_string).collect();
     let _ = writeln!(
         s,
@@ -310,7 +319,7 @@ pub fn markdown(r: &ExperimentReport) -> String {
     for x in &r.runs {
         let _ = writeln!(
             s,
-            "- `{}`: {}, best epoch {} of {}, {:.1} s{}, {} skipped files{}",
+            "- `{}`: {}, best epoch {} of {}, {:.1} s{}, {} skipped files",
             x.run_dir.display(),
             match x.status {
                 RunStatus::Ok => "ok",
@@ -322,14 +331,28 @@ pub fn markdown(r: &ExperimentReport) -> String {
             x.wall_seconds,
             if x.reused { " (reused)" } else { "" },
             x.skipped,
-            if x.notes.is_empty() {
-                String::new()
-            } else {
-                format!("; notes: {}", x.notes.join("; "))
-            }
         );
     }
     let _ = writeln!(s);
+    // the data builders' notes, once per distinct set (arms and seeds often share their data)
+    let mut groups: Vec<(&[String], Vec<String>)> = Vec::new();
+    for x in r.runs.iter().filter(|x| !x.notes.is_empty()) {
+        let run = format!("{}-s{}", x.arm, x.seed);
+        match groups.iter_mut().find(|(n, _)| *n == x.notes.as_slice()) {
+            Some((_, runs)) => runs.push(run),
+            None => groups.push((&x.notes, vec![run])),
+        }
+    }
+    if !groups.is_empty() {
+        let _ = writeln!(s, "## Data notes\n");
+        for (notes, runs) in groups {
+            let _ = writeln!(s, "{}:\n", runs.join(", "));
+            for n in notes {
+                let _ = writeln!(s, "- {n}");
+            }
+            let _ = writeln!(s);
+        }
+    }
     if let Some(g) = &r.overlays {
         let _ = writeln!(
             s,
