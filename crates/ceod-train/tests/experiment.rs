@@ -391,4 +391,30 @@ fn an_interrupted_run_continues_to_the_same_result() {
     );
     assert_eq!(ra["test"], rb["test"]);
     assert_eq!(rb["epochs"], 2);
+    // a finished run whose config changed is trained again, not reused
+    edited(tmp.path(), "resume.json", |v| {
+        v["name"] = "resume".into();
+        v["smoke"]["epochs"] = 2.into();
+        v["arms"][1]["train"]
+            .as_array_mut()
+            .unwrap()
+            .extend(["--lr".into(), "2e-3".into()]);
+    });
+    let out = go(args(&b, &[]));
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("the config changed since it finished"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("reused") && !text.contains("resuming"),
+        "{text}"
+    );
+    let rb = json(&run_b.join("result.json"));
+    assert_eq!(
+        rb["inputs"]["train"].as_array().unwrap().last().unwrap(),
+        "2e-3"
+    );
+    assert_eq!(json(&run_b.join("config.json"))["optimiser"]["lr"], 2e-3);
 }

@@ -65,6 +65,11 @@ pub struct RunResult {
     /// Whether this invocation reused a finished `result.json` instead of training.
     #[serde(default)]
     pub reused: bool,
+    /// What the run was made from: the arm's merged data object, its `train` flags, the seed
+    /// and the smoke scale (`null` for a full run). A finished run is reused only when these
+    /// are unchanged.
+    #[serde(default)]
+    pub inputs: serde_json::Value,
 }
 
 /// The machine an experiment ran on.
@@ -131,6 +136,9 @@ pub struct ExperimentReport {
     pub runs: Vec<RunResult>,
     /// The overlay grid (`overlays.png`) and what it shows, when it was drawn.
     pub overlays: Option<OverlayGrid>,
+    /// Why the overlay grid could not be drawn (the command then exits with code 1).
+    #[serde(default)]
+    pub overlay_error: Option<String>,
 }
 
 /// What the overlay grid shows.
@@ -352,6 +360,9 @@ pub fn markdown(r: &ExperimentReport) -> String {
             }
             let _ = writeln!(s);
         }
+    }
+    if let Some(e) = &r.overlay_error {
+        let _ = writeln!(s, "## Overlays\n\nThe overlay grid failed: {e}\n");
     }
     if let Some(g) = &r.overlays {
         let _ = writeln!(

@@ -276,18 +276,29 @@ fn run_one(
 ) -> RunResult {
     let run_dir = ctx.exp_dir.join(run_name(&arm.name, seed));
     let result_path = run_dir.join("result.json");
-    if !ctx.force
-        && let Some(r) = std::fs::read_to_string(&result_path)
-            .ok()
-            .and_then(|t| serde_json::from_str::<RunResult>(&t).ok())
-            .filter(|r| r.status == RunStatus::Ok && r.arm == arm.name && r.seed == seed)
-    {
+    let inputs = serde_json::json!({
+        "data": arm.data_json,
+        "train": arm.flags,
+        "seed": seed,
+        "smoke": ctx.smoke.then_some(&ctx.cfg.smoke),
+    });
+    let earlier = std::fs::read_to_string(&result_path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<RunResult>(&t).ok())
+        .filter(|r| r.status == RunStatus::Ok);
+    if let Some(r) = earlier.filter(|_| !ctx.force) {
+        if r.inputs == inputs {
+            println!(
+                "reused: {} (finished: {})",
+                run_name(&arm.name, seed),
+                result_path.display()
+            );
+            return RunResult { reused: true, ..r };
+        }
         println!(
-            "reused: {} (finished: {})",
-            run_name(&arm.name, seed),
-            result_path.display()
+            "   {}: the config changed since it finished: trained again",
+            run_name(&arm.name, seed)
         );
-        return RunResult { reused: true, ..r };
     }
     let t0 = Instant::now();
     let mut result = RunResult {
@@ -303,6 +314,7 @@ fn run_one(
         skipped: 0,
         run_dir: run_dir.clone(),
         reused: false,
+        inputs,
     };
     println!(
         "== {} (arm {}, seed {seed}): {}",
@@ -584,11 +596,13 @@ pub fn run_experiment(a: &ExperimentArgs, command: &str) -> anyhow::Result<Exper
             runs.push(run_one(&ctx, &mut cache, arm, seed, sink.as_mut()));
         }
     }
+    let mut overlay_error = None;
     let overlays = match seeds.first() {
         Some(&s) => match draw_overlays(&ctx, &mut cache, &arms, &runs, s) {
             Ok(g) => g,
             Err(e) => {
                 tracing::error!("the overlay grid failed: {e:#}");
+                overlay_error = Some(format!("{e:#}"));
                 None
             }
         },
@@ -606,6 +620,7 @@ pub fn run_experiment(a: &ExperimentArgs, command: &str) -> anyhow::Result<Exper
         wall_seconds: t0.elapsed().as_secs_f64(),
         runs,
         overlays,
+        overlay_error,
     };
     write_json_atomic(&exp_dir.join("results.json"), &report)?;
     write_atomic(&exp_dir.join("results.md"), markdown(&report).as_bytes())?;
@@ -631,6 +646,9 @@ pub fn experiment_cmd(a: &ExperimentArgs) -> anyhow::Result<()> {
                 .iter()
                 .filter(|x| x.status == RunStatus::Failed)
                 .count();
+            if let Some(e) = &r.overlay_error {
+                anyhow::bail!("the overlay grid failed: {e}");
+            }
             if failed > 0 {
                 anyhow::bail!(
                     "{failed} of {} runs failed (see {})",
