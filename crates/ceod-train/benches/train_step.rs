@@ -66,12 +66,20 @@ fn batch(dev: &Device) -> BatchTensors {
         .iter()
         .map(|&l| u8::from(l > 0.5))
         .collect();
+    let class_values: Vec<usize> = labels
+        .to_vec1::<f32>()
+        .unwrap()
+        .iter()
+        .map(|&l| usize::from(l > 0.5))
+        .collect();
     BatchTensors {
         images,
         masks,
+        classes: labels.to_dtype(DType::U32).unwrap(),
         labels,
         has_mask: mv.iter().map(|&m| m > 0.5).collect(),
         label_values,
+        class_values,
     }
 }
 

@@ -128,6 +128,15 @@ pub enum CoefficientArg {
     Energy,
 }
 
+/// Which samples get the overlap term (`--overlap-on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OverlapOnArg {
+    /// Every sample with a non-empty mask.
+    All,
+    /// Positive samples only: label 1 (binary), a class other than 0 (multi-class).
+    Positives,
+}
+
 /// The polygon drawn around the hot pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutlineArg {
@@ -239,6 +248,11 @@ pub struct TrainArgs {
     /// How the overlap term enters the loss.
     #[arg(long, value_enum, default_value_t = ModeArg::StraightThrough)]
     pub mode: ModeArg,
+    /// Which samples with a mask get the overlap term: all, or positives only (binary label 1;
+    /// for a multi-class model the classes other than 0, so a ten-class task such as MNIST
+    /// needs `all`).
+    #[arg(long, value_enum, default_value_t = OverlapOnArg::All)]
+    pub overlap_on: OverlapOnArg,
     /// Weight of the positive class in the BCE.
     #[arg(long)]
     pub pos_weight: Option<f64>,

@@ -18,7 +18,7 @@ use crate::cli::{
     ThresholdKind, TrainArgs,
 };
 use crate::config::{DataSource, TrainConfig, UsageError, coefficient_of};
-use crate::dataset::{Dataset, Item, load_dataset, make_batch};
+use crate::dataset::{Dataset, Item, load_dataset_for, make_batch};
 use crate::evaluate::{EvalMetrics, evaluate, table_rows};
 use crate::npy::read_npy;
 use crate::out_guard::refuse_inputs;
@@ -111,7 +111,7 @@ fn data_for(args: &DataArgs, card: &ModelCard, seed: u64) -> anyhow::Result<Data
         },
         other => other,
     };
-    load_dataset(&source, &card.preprocess, seed, 0.0)
+    load_dataset_for(&source, &card.preprocess, seed, 0.0, card.model.num_outputs)
 }
 
 fn pick_split(d: &Dataset, split: &Option<String>) -> anyhow::Result<Vec<Item>> {
@@ -287,10 +287,37 @@ pub fn explain_items(
     for (chunk_no, chunk) in items.chunks(16).enumerate() {
         let refs: Vec<&Item> = chunk.iter().collect();
         let b = make_batch(&refs, &[], device)?;
-        let e = explain(net, &b.images, &Target::Binary, &CamOptions::default())?;
-        let scores = candle_nn::ops::sigmoid(&e.logits.flatten_all()?)?
-            .to_dtype(DType::F32)?
+        let classes = card.model.num_outputs;
+        // a multi-class model: the heat map of the true class, the score of the predicted one
+        let (target, multi) = if classes > 1 {
+            (Target::Classes(b.class_values.clone()), true)
+        } else {
+            (Target::Binary, false)
+        };
+        let e = explain(net, &b.images, &target, &CamOptions::default())?;
+        let (scores, predicted): (Vec<f32>, Vec<Option<usize>>) = if multi {
+            let p = candle_nn::ops::softmax_last_dim(
+                &e.logits
+                    .reshape((chunk.len(), classes))?
+                    .to_dtype(DType::F32)?,
+            )?
+            .flatten_all()?
             .to_vec1::<f32>()?;
+            let pred = crate::metrics::argmax_rows(&p, classes);
+            (
+                pred.iter()
+                    .enumerate()
+                    .map(|(i, &k)| p[i * classes + k])
+                    .collect(),
+                pred.into_iter().map(Some).collect(),
+            )
+        } else {
+            let s = candle_nn::ops::sigmoid(&e.logits.flatten_all()?)?
+                .to_dtype(DType::F32)?
+                .to_vec1::<f32>()?;
+            let n = s.len();
+            (s, vec![None; n])
+        };
         let cam = e.cam.to_dtype(DType::F32)?;
         let (_, h, w) = cam.dims3()?;
         let cam_v = cam.flatten_all()?.to_vec1::<f32>()?;
@@ -338,7 +365,9 @@ pub fn explain_items(
                     "path": rel_path(it),
                     "label": it.sample.label,
                     "score": scores[i],
-                    "defect": f64::from(scores[i]) >= card.threshold,
+                    "defect": predicted[i].is_none() && f64::from(scores[i]) >= card.threshold,
+                    "predicted": predicted[i]
+                        .map(|k| card.class_names.get(k).cloned().unwrap_or_else(|| k.to_string())),
                     "energy_inside_mask": energy,
                     "width": w,
                     "height": h,

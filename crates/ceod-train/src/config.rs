@@ -4,13 +4,15 @@
 use std::path::{Path, PathBuf};
 
 use ceod_core::{
-    CeodOptions, Coefficient, ModelConfig, OverlapMode, Preprocess, RegionKind, Resize,
+    CeodOptions, Coefficient, ModelConfig, OverlapMode, OverlapSamples, Preprocess, RegionKind,
+    Resize,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::adamw::AdamWParams;
 use crate::cli::{
-    CoefficientArg, DataArgs, InputArgs, ModeArg, OutlineArg, ScheduleArg, SelectMetric, TrainArgs,
+    CoefficientArg, DataArgs, InputArgs, ModeArg, OutlineArg, OverlapOnArg, ScheduleArg,
+    SelectMetric, TrainArgs,
 };
 use crate::schedule::LrSchedule;
 
@@ -293,6 +295,10 @@ impl TrainConfig {
             coefficient: coefficient_of(a.coefficient),
             threshold: a.hot_threshold,
             region: region_of(a.outline),
+            samples: match a.overlap_on {
+                OverlapOnArg::All => OverlapSamples::All,
+                OverlapOnArg::Positives => OverlapSamples::PositivesOnly,
+            },
             ..CeodOptions::default()
         };
         loss.bce.pos_weight = a.pos_weight;
@@ -397,9 +403,13 @@ impl TrainConfig {
         self.preprocess
             .validate()
             .map_err(|e| UsageError(e.to_string()))?;
-        if self.model.num_outputs != 1 {
+        if self.model.num_outputs == 0 {
+            return usage("the model config needs num_outputs >= 1");
+        }
+        if self.model.num_outputs > 1 && self.loss.bce.pos_weight.is_some() {
             return usage(format!(
-                "ceod-train trains binary models (num_outputs 1); the model config has {}",
+                "--pos-weight weights the BCE of a binary model; this model has {} outputs \
+                 (softmax cross-entropy)",
                 self.model.num_outputs
             ));
         }

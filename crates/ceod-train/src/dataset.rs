@@ -77,13 +77,27 @@ impl Dataset {
 /// The split comes from the data (`split` column, MVTec's train/test) where given, else by
 /// `group` (no group on both sides), else seeded random (stratified by label). When the data
 /// fixes no validation split, `val_fraction` of the training part is held out (by group, seeded).
-/// Labels must be 0 or 1 (binary models). Images that do not decode, masks of the wrong size and
-/// other per-file problems are reported and skipped; an empty training split is an error.
+/// Labels must be 0 or 1 (binary models; [`load_dataset_for`] loads for a multi-class model).
+/// Images that do not decode, masks of the wrong size and other per-file problems are reported
+/// and skipped; an empty training split is an error.
 pub fn load_dataset(
     source: &DataSource,
     pre: &Preprocess,
     seed: u64,
     val_fraction: f64,
+) -> anyhow::Result<Dataset> {
+    load_dataset_for(source, pre, seed, val_fraction, 1)
+}
+
+/// [`load_dataset`] for a model with `num_outputs` outputs: 1 is a binary model (labels must be
+/// 0 or 1, any other label is an error); `C ≥ 2` is a softmax model whose labels are the class
+/// indices `0..C`, and a sample with a label `≥ C` is skipped (in [`Dataset::skipped`], named).
+pub fn load_dataset_for(
+    source: &DataSource,
+    pre: &Preprocess,
+    seed: u64,
+    val_fraction: f64,
+    num_outputs: usize,
 ) -> anyhow::Result<Dataset> {
     match source {
         DataSource::Synth {
@@ -105,6 +119,7 @@ pub fn load_dataset(
                 seed,
                 val_fraction,
                 &path.display().to_string(),
+                num_outputs,
             )
         }
         DataSource::Experiment { config, .. } => bail!(
@@ -122,6 +137,7 @@ pub fn load_dataset(
                 seed,
                 val_fraction,
                 &root.display().to_string(),
+                num_outputs,
             )
         }
     }
@@ -161,20 +177,86 @@ fn synth_dataset(
     })
 }
 
+/// Why a label does not fit a model with `num_outputs` outputs (`None` when it fits).
+pub fn label_problem(label: usize, num_outputs: usize) -> Option<String> {
+    if num_outputs <= 1 {
+        (label > 1).then(|| {
+            format!(
+                "label {label} is not 0 or 1 (a binary model; a multi-class model needs                  num_outputs = the number of classes in its --model-config)"
+            )
+        })
+    } else {
+        (label >= num_outputs).then(|| {
+            format!(
+                "label {label} is not a class of this {num_outputs}-class model (0..={})",
+                num_outputs - 1
+            )
+        })
+    }
+}
+
+/// Moves every item whose label does not fit a `num_classes`-class model (`label ≥ C`) from the
+/// splits of `d` into [`Dataset::skipped`] (named by its file, else its name), with a warning;
+/// returns how many were moved. For a binary model (`num_classes ≤ 1`) nothing is moved.
+pub fn skip_out_of_range(d: &mut Dataset, num_classes: usize) -> usize {
+    if num_classes <= 1 {
+        return 0;
+    }
+    let mut moved = 0;
+    for (split, list) in [
+        ("train", &mut d.train),
+        ("val", &mut d.val),
+        ("test", &mut d.test),
+    ] {
+        let mut keep = Vec::with_capacity(list.len());
+        for it in list.drain(..) {
+            match label_problem(it.sample.label, num_classes) {
+                Some(why) => {
+                    let who = it
+                        .path
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(format!("{split}/{}", it.name)));
+                    tracing::warn!("skipping {}: {why}", who.display());
+                    d.skipped.push((who, why));
+                    moved += 1;
+                }
+                None => keep.push(it),
+            }
+        }
+        *list = keep;
+    }
+    moved
+}
+
 fn files_dataset(
     samples: Vec<Sample>,
     pre: &Preprocess,
     seed: u64,
     val_fraction: f64,
     what: &str,
+    num_outputs: usize,
 ) -> anyhow::Result<Dataset> {
     if samples.is_empty() {
         bail!("the dataset {what} has no samples");
     }
-    for s in &samples {
-        if s.label > 1 {
-            bail!("{}: label {} is not 0 or 1", s.image.display(), s.label);
+    let mut skipped = Vec::new();
+    let mut kept = Vec::with_capacity(samples.len());
+    for s in samples {
+        match label_problem(s.label, num_outputs) {
+            Some(why) if num_outputs <= 1 => bail!("{}: {why}", s.image.display()),
+            Some(why) => {
+                tracing::warn!("skipping {}: {why}", s.image.display());
+                skipped.push((s.image.clone(), why));
+            }
+            None => kept.push(s),
         }
+    }
+    let samples = kept;
+    if samples.is_empty() {
+        bail!(
+            "no usable sample in {what} ({} skipped: labels out of range)",
+            skipped.len()
+        );
     }
     let opts = SplitOptions {
         test_fraction: 0.0,
@@ -205,7 +287,6 @@ fn files_dataset(
         splits.train = s2.train;
         splits.val = s2.test;
     }
-    let mut skipped = Vec::new();
     let mut load = |list: &[Sample]| -> Vec<Item> {
         let mut out = Vec::with_capacity(list.len());
         for (s, r) in list.iter().zip(load_samples(list, pre)) {
@@ -279,12 +360,16 @@ pub struct BatchTensors {
     pub images: Tensor,
     /// `B × H × W`, 0/1 (all zero for a sample without a mask).
     pub masks: Tensor,
-    /// `B` labels as `f32`.
+    /// `B` binary labels as `f32` (1 for every label ≠ 0; the targets of a binary model).
     pub labels: Tensor,
+    /// `B` class indices as `u32` (the labels as they are; the targets of a multi-class model).
+    pub classes: Tensor,
     /// Which samples have a non-empty mask.
     pub has_mask: Vec<bool>,
-    /// The labels as integers.
+    /// The binary labels as integers (0, or 1 for every label ≠ 0).
     pub label_values: Vec<u8>,
+    /// The class indices as integers.
+    pub class_values: Vec<usize>,
 }
 
 /// Stacks `items` into tensors, flipping sample `i` horizontally when `flips[i].0` and vertically
@@ -305,6 +390,7 @@ pub fn make_batch(
     let mut msk = vec![0f32; b * h * w];
     let mut has_mask = Vec::with_capacity(b);
     let mut labels = Vec::with_capacity(b);
+    let mut classes = Vec::with_capacity(b);
     for (i, it) in items.iter().enumerate() {
         let s = &it.sample;
         if (s.image.channels, s.image.height, s.image.width) != (c, h, w) {
@@ -346,7 +432,12 @@ pub fn make_batch(
         }
         has_mask.push(any);
         labels.push(u8::from(s.label != 0));
+        classes.push(s.label);
     }
+    let class_u32 = classes
+        .iter()
+        .map(|&k| u32::try_from(k).with_context(|| format!("class index {k} exceeds u32")))
+        .collect::<anyhow::Result<Vec<u32>>>()?;
     Ok(BatchTensors {
         images: Tensor::from_vec(img, (b, c, h, w), device)?,
         masks: Tensor::from_vec(msk, (b, h, w), device)?,
@@ -355,8 +446,10 @@ pub fn make_batch(
             b,
             device,
         )?,
+        classes: Tensor::from_vec(class_u32, b, device)?,
         has_mask,
         label_values: labels,
+        class_values: classes,
     })
 }
 

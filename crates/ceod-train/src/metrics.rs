@@ -153,6 +153,126 @@ pub fn pointing_game(cam: &[f32], mask: &[bool]) -> Option<bool> {
     }
 }
 
+/// The class with the highest probability in each row of `probs` (`n × c`, row-major); the
+/// first one on ties, NaN never wins.
+pub fn argmax_rows(probs: &[f32], c: usize) -> Vec<usize> {
+    if c == 0 {
+        return Vec::new();
+    }
+    probs
+        .chunks(c)
+        .map(|row| {
+            let mut best = 0;
+            for (k, &p) in row.iter().enumerate() {
+                if p > row[best] || row[best].is_nan() {
+                    best = k;
+                }
+            }
+            best
+        })
+        .collect()
+}
+
+/// Share of samples whose predicted class equals the true class; `None` for no samples.
+pub fn multiclass_accuracy(predicted: &[usize], labels: &[usize]) -> Option<f64> {
+    let n = predicted.len().min(labels.len());
+    let right = predicted.iter().zip(labels).filter(|(p, l)| p == l).count();
+    (n > 0).then(|| right as f64 / n as f64)
+}
+
+/// Balanced accuracy of a multi-class decision: the mean over the classes that occur in `labels`
+/// of their recall (share of that class's samples predicted as it). `None` for no samples.
+///
+/// ```
+/// use ceod_train::metrics::multiclass_balanced_accuracy;
+/// // class 0: 2 of 2 right, class 1: 0 of 1, class 2: 1 of 2 → (1 + 0 + 0.5) / 3
+/// let b = multiclass_balanced_accuracy(&[0, 0, 2, 2, 0], &[0, 0, 1, 2, 2]).unwrap();
+/// assert!((b - 0.5).abs() < 1e-12);
+/// ```
+pub fn multiclass_balanced_accuracy(predicted: &[usize], labels: &[usize]) -> Option<f64> {
+    let n = predicted.len().min(labels.len());
+    let c = labels[..n].iter().copied().max()? + 1;
+    let (mut right, mut total) = (vec![0usize; c], vec![0usize; c]);
+    for (&p, &l) in predicted.iter().zip(labels) {
+        total[l] += 1;
+        if p == l {
+            right[l] += 1;
+        }
+    }
+    let recalls: Vec<f64> = (0..c)
+        .filter(|&k| total[k] > 0)
+        .map(|k| right[k] as f64 / total[k] as f64)
+        .collect();
+    Some(recalls.iter().sum::<f64>() / recalls.len() as f64)
+}
+
+/// Macro F1: the unweighted mean of the per-class F1 scores over the classes that occur among
+/// the labels or the predictions (scikit-learn's `f1_score(average="macro")`). `None` for no
+/// samples.
+pub fn macro_f1(predicted: &[usize], labels: &[usize]) -> Option<f64> {
+    let n = predicted.len().min(labels.len());
+    let c = predicted[..n].iter().chain(&labels[..n]).copied().max()? + 1;
+    let (mut tp, mut fp, mut fn_) = (vec![0usize; c], vec![0usize; c], vec![0usize; c]);
+    for (&p, &l) in predicted.iter().zip(labels) {
+        if p == l {
+            tp[p] += 1;
+        } else {
+            fp[p] += 1;
+            fn_[l] += 1;
+        }
+    }
+    let f1s: Vec<f64> = (0..c)
+        .filter(|&k| tp[k] + fp[k] + fn_[k] > 0)
+        .map(|k| 2.0 * tp[k] as f64 / (2 * tp[k] + fp[k] + fn_[k]) as f64)
+        .collect();
+    Some(f1s.iter().sum::<f64>() / f1s.len() as f64)
+}
+
+/// Macro one-vs-rest AUROC: for each class `k` the AUROC ([`auroc`]) of the probability of `k`
+/// against "label is `k`", averaged over the classes that have both positive and negative
+/// samples. `probs` is `n × c` row-major (softmax probabilities). `None` when no class has both
+/// (fewer than two classes present), or on a NaN probability.
+///
+/// ```
+/// use ceod_train::metrics::macro_auroc;
+/// // 3 samples, 2 classes, perfectly ranked
+/// let p = [0.9, 0.1, 0.2, 0.8, 0.3, 0.7];
+/// assert_eq!(macro_auroc(&p, 2, &[0, 1, 1]), Some(1.0));
+/// ```
+pub fn macro_auroc(probs: &[f32], c: usize, labels: &[usize]) -> Option<f64> {
+    if c == 0 {
+        return None;
+    }
+    let n = (probs.len() / c).min(labels.len());
+    let mut aucs = Vec::with_capacity(c);
+    for k in 0..c {
+        let scores: Vec<f32> = (0..n).map(|i| probs[i * c + k]).collect();
+        if scores.iter().any(|s| s.is_nan()) {
+            return None;
+        }
+        let bin: Vec<u8> = labels[..n].iter().map(|&l| u8::from(l == k)).collect();
+        if let Some(a) = auroc(&scores, &bin) {
+            aucs.push(a);
+        }
+    }
+    (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64)
+}
+
+/// Share of the heat map's pixels at or above `threshold` ("hot"), for a map normalised by its
+/// maximum. `None` for an empty map; NaN values are not hot.
+///
+/// ```
+/// use ceod_train::metrics::hot_share;
+/// assert_eq!(hot_share(&[1.0, 0.5, 0.49, 0.0], 0.5), Some(0.5));
+/// ```
+pub fn hot_share(cam: &[f32], threshold: f64) -> Option<f64> {
+    if cam.is_empty() {
+        return None;
+    }
+    let hot = cam.iter().filter(|&&v| f64::from(v) >= threshold).count();
+    Some(hot as f64 / cam.len() as f64)
+}
+
 /// Mean of the defined values, `None` when there is none.
 pub fn mean_defined<I: IntoIterator<Item = Option<f64>>>(values: I) -> Option<f64> {
     let (mut sum, mut n) = (0.0, 0usize);
@@ -281,6 +401,121 @@ mod tests {
         assert_eq!(pointing_game(&[0.2, 0.9, 0.9, 0.3], &mask), Some(true));
         assert_eq!(pointing_game(&[0.0; 4], &mask), Some(false));
         assert_eq!(pointing_game(&[0.5; 4], &[false; 4]), None);
+    }
+
+    /// Brute-force one-vs-rest AUROC of class `k`: pairs (sample of k, sample not of k) ranked
+    /// right by the probability of k, ties one half.
+    fn ovr_pairs(probs: &[f32], c: usize, labels: &[usize], k: usize) -> Option<f64> {
+        let (mut wins, mut pairs) = (0.0, 0usize);
+        for (i, &li) in labels.iter().enumerate() {
+            for (j, &lj) in labels.iter().enumerate() {
+                if li == k && lj != k {
+                    pairs += 1;
+                    let (a, b) = (probs[i * c + k], probs[j * c + k]);
+                    wins += if a > b {
+                        1.0
+                    } else if a == b {
+                        0.5
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+        (pairs > 0).then(|| wins / pairs as f64)
+    }
+
+    #[test]
+    fn macro_metrics_match_brute_force_on_hand_data() {
+        // 6 samples, 3 classes; rows are probabilities (class 1 has a tie at 0.3)
+        let probs = [
+            0.7, 0.2, 0.1, // label 0, predicted 0
+            0.3, 0.3, 0.4, // label 0, predicted 2
+            0.1, 0.8, 0.1, // label 1, predicted 1
+            0.5, 0.3, 0.2, // label 1, predicted 0
+            0.2, 0.2, 0.6, // label 2, predicted 2
+            0.1, 0.3, 0.6, // label 2, predicted 2
+        ];
+        let labels = [0, 0, 1, 1, 2, 2];
+        let pred = argmax_rows(&probs, 3);
+        assert_eq!(pred, vec![0, 2, 1, 0, 2, 2]);
+        assert_eq!(multiclass_accuracy(&pred, &labels), Some(4.0 / 6.0));
+        // recalls 1/2, 1/2, 2/2
+        assert_eq!(
+            multiclass_balanced_accuracy(&pred, &labels),
+            Some(2.0 / 3.0)
+        );
+        // per-class F1 by hand: class 0 tp 1 fp 1 fn 1 → 1/2; class 1 tp 1 fp 0 fn 1 → 2/3;
+        // class 2 tp 2 fp 1 fn 0 → 4/5
+        let f = macro_f1(&pred, &labels).unwrap();
+        assert!((f - (0.5 + 2.0 / 3.0 + 0.8) / 3.0).abs() < 1e-12);
+        let brute: Vec<f64> = (0..3)
+            .map(|k| ovr_pairs(&probs, 3, &labels, k).unwrap())
+            .collect();
+        // class 0 by hand: positives 0.7, 0.3 vs negatives 0.1, 0.5, 0.2, 0.1 → (4 + 3) / 8
+        assert_eq!(brute[0], 7.0 / 8.0);
+        let m = macro_auroc(&probs, 3, &labels).unwrap();
+        assert!((m - brute.iter().sum::<f64>() / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn macro_auroc_matches_brute_force_on_random_data() {
+        let mut x: u64 = 99;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) as u32
+        };
+        for (n, c) in [(5usize, 2usize), (12, 3), (40, 5)] {
+            let probs: Vec<f32> = (0..n * c).map(|_| (next() % 5) as f32 / 4.0).collect();
+            let mut labels: Vec<usize> = (0..n).map(|_| (next() as usize) % c).collect();
+            labels[0] = 0;
+            labels[1] = 1;
+            let aucs: Vec<f64> = (0..c)
+                .filter_map(|k| ovr_pairs(&probs, c, &labels, k))
+                .collect();
+            let want = aucs.iter().sum::<f64>() / aucs.len() as f64;
+            let got = macro_auroc(&probs, c, &labels).unwrap();
+            assert!((got - want).abs() < 1e-12, "n={n} c={c}: {got} vs {want}");
+            // balanced accuracy: the mean of per-class recalls, counted directly
+            let pred = argmax_rows(&probs, c);
+            let recalls: Vec<f64> = (0..c)
+                .filter(|&k| labels.contains(&k))
+                .map(|k| {
+                    let of_k: Vec<usize> = (0..n).filter(|&i| labels[i] == k).collect();
+                    of_k.iter().filter(|&&i| pred[i] == k).count() as f64 / of_k.len() as f64
+                })
+                .collect();
+            let want = recalls.iter().sum::<f64>() / recalls.len() as f64;
+            let got = multiclass_balanced_accuracy(&pred, &labels).unwrap();
+            assert!((got - want).abs() < 1e-12);
+        }
+        // one class only: no one-vs-rest AUROC
+        assert_eq!(macro_auroc(&[0.5, 0.5, 0.4, 0.6], 2, &[1, 1]), None);
+        assert_eq!(multiclass_accuracy(&[], &[]), None);
+    }
+
+    #[test]
+    fn hot_share_counts_pixels() {
+        // a 4×3 map with a hot 2×2 block (one pixel exactly on the threshold)
+        let w = 4;
+        let cam: Vec<f32> = (0..12)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                if (1..3).contains(&x) && y < 2 {
+                    if x == 1 && y == 0 { 0.5 } else { 0.9 }
+                } else {
+                    0.3
+                }
+            })
+            .collect();
+        let hot = cam.iter().filter(|&&v| v >= 0.5).count();
+        assert_eq!(hot, 4);
+        assert_eq!(hot_share(&cam, 0.5), Some(4.0 / 12.0));
+        assert_eq!(hot_share(&cam, 0.95), Some(0.0));
+        assert_eq!(hot_share(&cam, 0.1), Some(1.0));
+        assert_eq!(hot_share(&[], 0.5), None);
     }
 
     #[test]

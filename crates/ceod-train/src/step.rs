@@ -1,7 +1,12 @@
-//! One optimisation step: the loss (BCE alone at omega 0, else CEOD), backward, AdamW.
+//! One optimisation step: the loss (the cross-entropy alone at omega 0, else CEOD), backward,
+//! AdamW. A model with one output is binary (BCE with logits of the labels 0/1); a model with
+//! `C ≥ 2` outputs is a softmax classifier (cross-entropy of the class indices, and the CAM of
+//! each sample's true class in the overlap term).
 
 use candle_core::Module;
-use ceod_core::{CeodInput, CeodNet, CeodOptions, Targets, bce_with_logits, ceod_loss};
+use ceod_core::{
+    CeodInput, CeodNet, CeodOptions, Targets, bce_with_logits, ceod_loss, cross_entropy,
+};
 
 use crate::adamw::AdamW;
 use crate::dataset::BatchTensors;
@@ -11,7 +16,7 @@ use crate::dataset::BatchTensors;
 pub struct StepLoss {
     /// `bce + omega · overlap`.
     pub total: f64,
-    /// The binary cross-entropy.
+    /// The cross-entropy: binary (with logits) for a one-output model, softmax for `C ≥ 2`.
     pub bce: f64,
     /// The overlap term before `omega` (the exact distance in `exact` and `straight-through`
     /// mode; 0 at omega 0, where it is not computed).
@@ -35,15 +40,22 @@ pub enum StepError {
     Candle(#[from] candle_core::Error),
 }
 
-/// The loss of `batch` with its graph (not yet back-propagated).
+/// The loss of `batch` with its graph (not yet back-propagated); binary or softmax by the
+/// model's number of outputs.
 pub fn loss_of(
     net: &CeodNet,
     batch: &BatchTensors,
     options: &CeodOptions,
 ) -> Result<(candle_core::Tensor, StepLoss), StepError> {
+    let multi = net.config().num_outputs > 1;
     if options.omega == 0.0 {
         let logits = net.forward(&batch.images)?;
-        let bce = bce_with_logits(&logits, &batch.labels, &options.bce)?;
+        let bce = if multi {
+            let b = logits.dim(0)?;
+            cross_entropy(&logits.reshape((b, ()))?, &batch.classes)?
+        } else {
+            bce_with_logits(&logits, &batch.labels, &options.bce)?
+        };
         let v = f64::from(bce.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
         return Ok((
             bce,
@@ -56,7 +68,11 @@ pub fn loss_of(
     }
     let input = CeodInput {
         images: batch.images.clone(),
-        targets: Targets::Binary(batch.labels.clone()),
+        targets: if multi {
+            Targets::Classes(batch.classes.clone())
+        } else {
+            Targets::Binary(batch.labels.clone())
+        },
         masks: Some(batch.masks.clone()),
         has_mask: Some(batch.has_mask.clone()),
     };

@@ -12,7 +12,9 @@ use ceod_core::{CeodNet, ModelCard, Provenance, load_checkpoint_trainable, save_
 use crate::adamw::AdamW;
 use crate::checkpoint_policy::BestTracker;
 use crate::config::{DataSource, TrainConfig};
-use crate::dataset::{Dataset, Item, load_dataset, make_batch, normalise_from_train};
+use crate::dataset::{
+    Dataset, Item, load_dataset_for, make_batch, normalise_from_train, skip_out_of_range,
+};
 use crate::evaluate::{EvalMetrics, evaluate};
 use crate::plot::{Series, write_curves};
 use crate::progress::ProgressSink;
@@ -79,6 +81,9 @@ fn dataset_name(d: &DataSource) -> String {
 fn card_of(cfg: &TrainConfig, epochs: usize, m: &EvalMetrics) -> ModelCard {
     let mut card = ModelCard::new(cfg.model.clone(), cfg.preprocess.clone());
     card.threshold = f64::from(cfg.decision_threshold);
+    if cfg.model.num_outputs > 1 {
+        card.class_names = class_names(cfg.model.num_outputs);
+    }
     let mut metrics = BTreeMap::new();
     let mut put = |k: &str, v: Option<f64>| {
         if let Some(v) = v {
@@ -92,6 +97,7 @@ fn card_of(cfg: &TrainConfig, epochs: usize, m: &EvalMetrics) -> ModelCard {
     put("val_overlap_d", m.overlap_d);
     put("val_energy_share", m.energy_share);
     put("val_pointing_game", m.pointing_game);
+    put("val_hot_share", m.hot_share);
     put("val_bce", Some(m.bce));
     let mut extra = BTreeMap::new();
     extra.insert("run".to_string(), serde_json::json!(cfg.name));
@@ -114,6 +120,11 @@ fn card_of(cfg: &TrainConfig, epochs: usize, m: &EvalMetrics) -> ModelCard {
     card
 }
 
+/// The class names a multi-class checkpoint is saved with: the class indices `0`, `1`, …
+pub fn class_names(num_outputs: usize) -> Vec<String> {
+    (0..num_outputs).map(|k| k.to_string()).collect()
+}
+
 fn write_curves_of(run: &RunDir, history: &[EpochRecord]) -> anyhow::Result<()> {
     let s = |name: &str, f: &dyn Fn(&EpochRecord) -> Option<f64>| Series {
         name: name.to_string(),
@@ -133,6 +144,7 @@ fn write_curves_of(run: &RunDir, history: &[EpochRecord]) -> anyhow::Result<()> 
         s("validation F1", &|r| r.val.f1),
         s("validation energy inside mask", &|r| r.val.energy_share),
         s("validation pointing game", &|r| r.val.pointing_game),
+        s("validation hot pixel share", &|r| r.val.hot_share),
     ];
     write_curves(
         &run.curves(),
@@ -149,7 +161,13 @@ pub fn run_training(
     sink: &mut dyn ProgressSink,
 ) -> anyhow::Result<TrainOutcome> {
     let t_load = Instant::now();
-    let dataset = load_dataset(&cfg.data, &cfg.preprocess, cfg.seed, cfg.val_fraction)?;
+    let dataset = load_dataset_for(
+        &cfg.data,
+        &cfg.preprocess,
+        cfg.seed,
+        cfg.val_fraction,
+        cfg.model.num_outputs,
+    )?;
     tracing::info!("data loaded in {:.1} s", t_load.elapsed().as_secs_f64());
     run_training_on(cfg, dataset, resume, stop_after, sink)
 }
@@ -159,6 +177,9 @@ pub fn run_training(
 /// card. This is how experiments with data built at run time (derived masks, painted decoys)
 /// train; [`run_training`] loads `cfg.data` and calls it. `resume` and `stop_after` as there: a
 /// resumed run must be given the same data.
+///
+/// For a multi-class model (`num_outputs = C ≥ 2`) the labels are class indices: an item with a
+/// label `≥ C` is moved to the outcome's skipped list, named, before training.
 pub fn run_training_on(
     cfg: &TrainConfig,
     mut dataset: Dataset,
@@ -167,6 +188,7 @@ pub fn run_training_on(
     sink: &mut dyn ProgressSink,
 ) -> anyhow::Result<TrainOutcome> {
     let device: Device = crate::config::device_of(&cfg.device)?;
+    skip_out_of_range(&mut dataset, cfg.model.num_outputs);
     if dataset.train.is_empty() {
         bail!(
             "the training split is empty ({} samples skipped)",
