@@ -513,6 +513,36 @@ fn draw_overlays(
 
 /// Runs the experiment of `a`; `command` is the command line for the report.
 ///
+/// ```
+/// use clap::Parser;
+/// use ceod_train::cli::{Cli, Command};
+/// use ceod_train::experiment::{ExperimentOutcome, RunStatus, run_experiment};
+///
+/// let dir = tempfile::tempdir()?;
+/// let config = dir.path().join("tiny.json");
+/// std::fs::write(
+///     &config,
+///     r#"{"name": "tiny", "data": {"kind": "synth", "n_train": 16, "n_val": 8, "n_test": 8},
+///         "train": ["--size", "32x32", "--epochs", "1", "--batch-size", "8"],
+///         "arms": [{"name": "baseline", "train": ["--omega", "0"]}, {"name": "ceod"}],
+///         "overlays": 2}"#,
+/// )?;
+/// let runs = dir.path().join("runs");
+/// let cli = Cli::try_parse_from([
+///     "ceod-train".as_ref(), "experiment".as_ref(), config.as_os_str(),
+///     "--runs-dir".as_ref(), runs.as_os_str(),
+/// ])?;
+/// let Command::Experiment(args) = cli.command else { unreachable!() };
+/// let ExperimentOutcome::Done(report) = run_experiment(&args, "doc example")? else {
+///     panic!("synthetic data is never skipped")
+/// };
+/// assert_eq!(report.runs.len(), 2);
+/// assert!(report.runs.iter().all(|r| r.status == RunStatus::Ok));
+/// assert!(runs.join("tiny/results.md").is_file());
+/// assert!(runs.join("tiny/overlays.png").is_file());
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+///
 /// # Errors
 /// A [`UsageError`] for a bad config or flags (exit code 2); an I/O error writing the reports.
 /// Runs that fail are not errors: they are in the report as failed.
