@@ -34,10 +34,13 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--reps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--batches", default="1,32", help="comma-separated batch sizes")
+    p.add_argument("--rows", default="forward,train_bce,train_ceod_soft", help="comma-separated rows")
     a = p.parse_args()
+    wanted = set(a.rows.split(","))
     torch.set_num_threads(a.threads)
     data = ceod_ref.make_batch(32, 128, 128, seed=0)
-    for bsz in (1, 32):
+    for bsz in [int(b) for b in a.batches.split(",")]:
         x = data["images"][:bsz].contiguous()
         y = data["labels"][:bsz].contiguous()
         m = data["masks"][:bsz].contiguous()
@@ -55,6 +58,8 @@ def main():
             op = ceod_ref.make_optimizer(mo)
             rows.append((name, lambda step=step, mo=mo, op=op: step(mo, op)))
         for name, fn in rows:
+            if name not in wanted:
+                continue
             med, mn = timed(fn, a.warmup * (4 if bsz == 1 else 1), reps)
             print(f"torch {name}/b{bsz}: median {med:.2f} ms, min {mn:.2f} ms ({reps} reps, {a.threads} threads)",
                   flush=True)

@@ -274,6 +274,52 @@ fn thread_counts_and_uneven_batch_splits_give_the_same_result() {
 }
 
 #[test]
+fn batches_smaller_than_the_thread_count_split_channels_exactly() {
+    // Fewer images than threads: each image's channels are split over the threads (the column
+    // matrix by rows, the gemm and epilogue by output channels, Wᵀ·g and col2im by input
+    // channels). Channel counts that do not divide evenly, odd non-square maps, every epilogue,
+    // the direct (c_in 2) and the gemm path (c_in 5, 7), against one thread and candle's ops.
+    for (c_in, c_out) in [(2, 5), (5, 3), (7, 9)] {
+        for batch in [1, 2] {
+            let mut rng = Rng(40 + c_in as u64 + 10 * batch as u64);
+            let x = rng.tensor(&[batch, c_in, 9, 7], DType::F64);
+            let w = rng.tensor(&[c_out, c_in, 3, 3], DType::F64);
+            let b = rng.tensor(&[c_out], DType::F64);
+            for o in options(1, 9, 7) {
+                let dims = reference(&x, &w, Some(&b), o).dims().to_vec();
+                let r = rng.tensor(&dims, DType::F64);
+                let run = |threads: usize| {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    pool.install(|| {
+                        let y = conv2d(&x, &w, Some(&b), o).unwrap();
+                        let [dx, dw, db] = grads(&x, &w, &b, &r, o, true);
+                        [y, dx, dw, db]
+                    })
+                };
+                let one = run(1);
+                let want = reference(&x, &w, Some(&b), o);
+                let [rdx, rdw, rdb] = grads(&x, &w, &b, &r, o, false);
+                assert!(rel_err(&one[0], &want) <= 1e-12, "{o:?}");
+                for (a, t) in one[1..].iter().zip([&rdx, &rdw, &rdb]) {
+                    assert!(rel_err(a, t) <= 1e-12, "{o:?}");
+                }
+                for threads in [3, 4, 8] {
+                    for (i, (a, t)) in run(threads).iter().zip(&one).enumerate() {
+                        assert!(
+                            rel_err(a, t) <= 1e-13,
+                            "output {i}, {threads} threads, batch {batch}, {c_in}->{c_out}, {o:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn non_contiguous_inputs_are_handled() {
     let mut rng = Rng(5);
     // A 2×3×6×5 input stored as 2×3×5×6 and transposed, and a transposed kernel.

@@ -8,7 +8,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor, WithDType
 
 use super::direct;
 use super::gemm::{MatRef, Parallelism, matmul};
-use super::im2col::{Geometry, col2im_add, im2col};
+use super::im2col::{Geometry, col2im_add, im2col, im2col_rows};
 
 /// Options of [`conv2d`]: the zero padding, whether a ReLU follows, and an optional max pool.
 ///
@@ -279,21 +279,60 @@ fn run_tasks<I: Send, R: Send>(
         .collect()
 }
 
-/// Images per parallel task: the batch in `threads` equal runs (fixed, so results are
-/// deterministic), or `None` when one image is better served by a multi-threaded gemm.
-fn images_per_task(batch: usize) -> Option<usize> {
-    let t = threads();
-    (t > 1 && batch > 1).then(|| batch.div_ceil(t.min(batch)))
+/// How a batch is shared out over the threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Split {
+    /// One thread: everything in order.
+    Serial,
+    /// The batch in runs of this many images, one run per task (fixed, so results are
+    /// deterministic).
+    Images(usize),
+    /// Fewer images than threads: each image in turn, its channels split over the threads (all
+    /// on candle's barrier pool: no second thread pool, such as a rayon-parallel gemm, competing
+    /// with it for the cores).
+    Channels(usize),
 }
 
-/// gemm parallelism inside one task.
-fn inner_parallelism(batch: usize) -> Parallelism {
+fn split(batch: usize) -> Split {
     let t = threads();
-    if t > 1 && batch <= 1 {
-        Parallelism::Rayon(t)
+    if t <= 1 {
+        Split::Serial
+    } else if batch >= t {
+        Split::Images(batch.div_ceil(t))
     } else {
-        Parallelism::None
+        Split::Channels(t)
     }
+}
+
+/// Items per part when `len` items are split in at most `parts` consecutive runs.
+fn per_part(len: usize, parts: usize) -> usize {
+    len.div_ceil(parts.clamp(1, len.max(1))).max(1)
+}
+
+/// The pool's window offsets of the channels of one image's output, `n` per part.
+fn arg_parts(arg: &mut [u8], chunk: usize, parts: usize) -> Vec<&mut [u8]> {
+    if arg.is_empty() {
+        (0..parts).map(|_| <&mut [u8]>::default()).collect()
+    } else {
+        arg.chunks_mut(chunk).collect()
+    }
+}
+
+/// Fills the column matrix of one image on all threads (row ranges).
+fn im2col_parallel<T: WithDType>(
+    x: &[T],
+    g: &Geometry,
+    col: &mut [T],
+    parts: usize,
+) -> candle_core::Result<()> {
+    let (k, n) = (g.k(), g.n());
+    let per = per_part(k, parts);
+    let tasks = col.chunks_mut(per * n).collect();
+    run_tasks(tasks, |t, c| {
+        im2col_rows(x, g, t * per, c);
+        Ok(())
+    })
+    .map(|_| ())
 }
 
 #[allow(clippy::eq_op)]
@@ -363,7 +402,8 @@ fn epilogue<T: WithDType>(
 }
 
 /// The gradient with respect to one image's convolution output (`O × oh × ow`, before bias,
-/// ReLU and pool) from the gradient `grad` and value `out` of the op's output.
+/// ReLU and pool) from the gradient `grad` and value `out` of the op's output: `grad` itself
+/// when there is neither ReLU nor pool, else written into `buf`.
 fn output_grad<'a, T: WithDType>(
     grad: &'a [T],
     out: &[T],
@@ -372,29 +412,43 @@ fn output_grad<'a, T: WithDType>(
     buf: &'a mut Vec<T>,
 ) -> &'a [T] {
     let e = s.epilogue;
-    let zero = T::zero();
     if e.pool == 1 && !e.relu {
         return grad;
     }
     buf.clear();
+    buf.resize(s.g.c_out * s.g.n(), T::zero());
+    output_grad_into(grad, out, arg, s, buf);
+    buf
+}
+
+/// [`output_grad`] into `dst` (`O × oh × ow`, overwritten).
+fn output_grad_into<T: WithDType>(grad: &[T], out: &[T], arg: &[u8], s: &Scatter, dst: &mut [T]) {
+    let e = s.epilogue;
+    let zero = T::zero();
     if e.pool == 1 {
-        buf.extend(
-            grad.iter()
-                .zip(out)
-                .map(|(&gv, &o)| if o > zero { gv } else { zero }),
-        );
-        return buf;
+        if e.relu {
+            for ((d, &gv), &o) in dst.iter_mut().zip(grad).zip(out) {
+                *d = if o > zero { gv } else { zero };
+            }
+        } else {
+            dst.copy_from_slice(grad);
+        }
+        return;
     }
     let (g, k) = (&s.g, e.pool);
     let (ow, n) = (g.out_w(), g.n());
     let (ph, pw) = (g.out_h() / k, ow / k);
-    buf.resize(g.c_out * n, zero);
     if k == 2 {
-        pool2_scatter(grad, out, arg, g, e.relu, buf);
-        return buf;
+        if g.out_h() % 2 != 0 || ow % 2 != 0 {
+            // The rows and columns that fill no window get no gradient.
+            dst.fill(zero);
+        }
+        pool2_scatter(grad, out, arg, g, e.relu, dst);
+        return;
     }
+    dst.fill(zero);
     for c in 0..g.c_out {
-        let plane = &mut buf[c * n..(c + 1) * n];
+        let plane = &mut dst[c * n..(c + 1) * n];
         let base = c * ph * pw;
         for i in 0..ph {
             for j in 0..pw {
@@ -406,7 +460,6 @@ fn output_grad<'a, T: WithDType>(
             }
         }
     }
-    buf
 }
 
 /// [`epilogue`] for 2×2 windows, branch-free (the window maxima of random data are unpredictable).
@@ -506,7 +559,7 @@ fn forward<T: WithDType>(
     let mut out = vec![zero; g.batch * ol];
     let mut arg = vec![0u8; if e.pool > 1 { g.batch * ol } else { 0 }];
     let al = if e.pool > 1 { ol } else { 0 };
-    let par = inner_parallelism(g.batch);
+    let par = Parallelism::None;
     let run = |xs: &[T], os: &mut [T], args: &mut [u8]| -> candle_core::Result<()> {
         let direct = k <= direct::MAX_K;
         let mut col = vec![zero; if direct { 0 } else { k * n }];
@@ -530,8 +583,8 @@ fn forward<T: WithDType>(
         }
         Ok(())
     };
-    match images_per_task(g.batch) {
-        Some(per) => {
+    match split(g.batch) {
+        Split::Images(per) => {
             let arg_chunks: Vec<&mut [u8]> = if al > 0 {
                 arg.chunks_mut(per * al).collect()
             } else {
@@ -546,9 +599,69 @@ fn forward<T: WithDType>(
                 .collect();
             run_tasks(tasks, |_, ((xs, os), args)| run(xs, os, args))?;
         }
-        None => run(x, &mut out, &mut arg)?,
+        Split::Channels(parts) => forward_channels(x, w, b, g, e, &mut out, &mut arg, parts)?,
+        Split::Serial => run(x, &mut out, &mut arg)?,
     }
     Ok((out, arg))
+}
+
+/// [`forward`] of a batch smaller than the thread count: per image, the column matrix filled by
+/// all threads, then each thread the gemm and epilogue of its output channels.
+#[allow(clippy::too_many_arguments)]
+fn forward_channels<T: WithDType>(
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    g: Geometry,
+    e: Epilogue,
+    out: &mut [T],
+    arg: &mut [u8],
+    parts: usize,
+) -> candle_core::Result<()> {
+    let (k, n, il, ol) = (g.k(), g.n(), g.in_len(), e.out_len(&g));
+    let plane = ol / g.c_out;
+    let per = per_part(g.c_out, parts);
+    let direct = k <= direct::MAX_K;
+    let zero = T::zero();
+    let mut col = vec![zero; if direct { 0 } else { k * n }];
+    let mut z = vec![zero; g.out_len()];
+    let al = if e.pool > 1 { ol } else { 0 };
+    for (i, (xi, oi)) in x.chunks_exact(il).zip(out.chunks_exact_mut(ol)).enumerate() {
+        if !direct {
+            im2col_parallel(xi, &g, &mut col, parts)?;
+        }
+        let ai = &mut arg[i * al..(i + 1) * al];
+        let tasks = z
+            .chunks_mut(per * n)
+            .zip(oi.chunks_mut(per * plane))
+            .zip(arg_parts(ai, per * plane, parts))
+            .collect();
+        let col = &col;
+        run_tasks(tasks, |t, ((zc, oc), ac)| {
+            let (c0, cn) = (t * per, zc.len() / n);
+            let gs = Geometry {
+                batch: 1,
+                c_out: cn,
+                ..g
+            };
+            let ws = &w[c0 * k..(c0 + cn) * k];
+            if direct {
+                direct::forward(xi, ws, &gs, zc);
+            } else {
+                matmul(
+                    (cn, n, k),
+                    zc,
+                    MatRef::row_major(ws, k),
+                    MatRef::row_major(col, n),
+                    false,
+                    Parallelism::None,
+                )?;
+            }
+            epilogue(zc, &b[c0..c0 + cn], &gs, e, oc, ac);
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 /// The window offsets of the images `[first, first + count)`.
@@ -570,7 +683,7 @@ fn input_grad<T: WithDType>(
     let al = if s.epilogue.pool > 1 { ol } else { 0 };
     let zero = T::zero();
     let mut dx = vec![zero; g.batch * il];
-    let par = inner_parallelism(g.batch);
+    let par = Parallelism::None;
     let run = |first: usize, gs: &[T], os: &[T], dxs: &mut [T]| -> candle_core::Result<()> {
         let mut dcol = vec![zero; k * n];
         let mut buf = Vec::new();
@@ -595,8 +708,8 @@ fn input_grad<T: WithDType>(
         }
         Ok(())
     };
-    match images_per_task(g.batch) {
-        Some(per) => {
+    match split(g.batch) {
+        Split::Images(per) => {
             let tasks = grad
                 .chunks(per * ol)
                 .zip(out.chunks(per * ol))
@@ -604,9 +717,101 @@ fn input_grad<T: WithDType>(
                 .collect();
             run_tasks(tasks, |t, ((gs, os), dxs)| run(t * per, gs, os, dxs))?;
         }
-        None => run(0, grad, out, &mut dx)?,
+        Split::Channels(parts) => input_grad_channels(grad, out, w, s, &mut dx, parts)?,
+        Split::Serial => run(0, grad, out, &mut dx)?,
     }
     Ok(dx)
+}
+
+/// The output gradient of one image's channels, split over the threads, as in [`output_grad`],
+/// into `gm` (`O × N`).
+fn output_grad_parallel<T: WithDType>(
+    grad: &[T],
+    out: &[T],
+    arg: &[u8],
+    s: &Scatter,
+    gm: &mut [T],
+    parts: usize,
+) -> candle_core::Result<()> {
+    let g = s.g;
+    let n = g.n();
+    let plane = s.epilogue.out_len(&g) / g.c_out;
+    let per = per_part(g.c_out, parts);
+    let tasks = gm.chunks_mut(per * n).collect();
+    run_tasks(tasks, |t, gc| {
+        let (c0, cn) = (t * per, gc.len() / n);
+        let sub = Scatter {
+            g: Geometry {
+                batch: 1,
+                c_out: cn,
+                ..g
+            },
+            epilogue: s.epilogue,
+            argmax: None,
+        };
+        let range = c0 * plane..(c0 + cn) * plane;
+        let a = if arg.is_empty() {
+            arg
+        } else {
+            &arg[range.clone()]
+        };
+        output_grad_into(&grad[range.clone()], &out[range], a, &sub, gc);
+        Ok(())
+    })
+    .map(|_| ())
+}
+
+/// [`input_grad`] of a batch smaller than the thread count: per image, the output gradient
+/// split by output channels, then `Wᵀ · gm` and `col2im` split by input channels.
+fn input_grad_channels<T: WithDType>(
+    grad: &[T],
+    out: &[T],
+    w: &[T],
+    s: &Scatter,
+    dx: &mut [T],
+    parts: usize,
+) -> candle_core::Result<()> {
+    let g = s.g;
+    let (k, n, il, ol) = (g.k(), g.n(), g.in_len(), s.epilogue.out_len(&g));
+    let kk = g.kh * g.kw;
+    let hw = g.h * g.w;
+    let al = if s.epilogue.pool > 1 { ol } else { 0 };
+    let per = per_part(g.c_in, parts);
+    let mut gm = vec![T::zero(); g.c_out * n];
+    for (i, dxi) in dx.chunks_exact_mut(il).enumerate() {
+        let args = arg_slice(s, ol, i, 1);
+        let (gi, oi) = (&grad[i * ol..(i + 1) * ol], &out[i * ol..(i + 1) * ol]);
+        output_grad_parallel(gi, oi, &args[..al], s, &mut gm, parts)?;
+        let gm = &gm;
+        let tasks = dxi.chunks_mut(per * hw).collect();
+        run_tasks(tasks, |t, dxc: &mut [T]| {
+            let (c0, cn) = (t * per, dxc.len() / hw);
+            let rows = cn * kk;
+            let mut dcol = vec![T::zero(); rows * n];
+            // dcol[rows × N] = Wᵀ[rows of K × O] · gm[O × N]
+            let wt = MatRef {
+                data: &w[c0 * kk..],
+                rs: 1,
+                cs: k,
+            };
+            matmul(
+                (rows, n, g.c_out),
+                &mut dcol,
+                wt,
+                MatRef::row_major(gm, n),
+                false,
+                Parallelism::None,
+            )?;
+            let gs = Geometry {
+                batch: 1,
+                c_in: cn,
+                ..g
+            };
+            col2im_add(&dcol, &gs, dxc);
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 fn kernel_grad<T: WithDType>(
@@ -619,7 +824,7 @@ fn kernel_grad<T: WithDType>(
     let (k, n, il, ol, co) = (g.k(), g.n(), g.in_len(), s.epilogue.out_len(&g), g.c_out);
     let al = if s.epilogue.pool > 1 { ol } else { 0 };
     let zero = T::zero();
-    let par = inner_parallelism(g.batch);
+    let par = Parallelism::None;
     // One `[dw | db]` per task, summed in task order.
     let run = |first: usize, gs: &[T], os: &[T], xs: &[T]| -> candle_core::Result<Vec<T>> {
         let mut acc = vec![zero; co * k + co];
@@ -661,8 +866,9 @@ fn kernel_grad<T: WithDType>(
         }
         Ok(acc)
     };
-    let parts = match images_per_task(g.batch) {
-        Some(per) => {
+    let parts = match split(g.batch) {
+        Split::Channels(parts) => return kernel_grad_channels(grad, out, x, s, parts),
+        Split::Images(per) => {
             let tasks = grad
                 .chunks(per * ol)
                 .zip(out.chunks(per * ol))
@@ -670,12 +876,87 @@ fn kernel_grad<T: WithDType>(
                 .collect();
             run_tasks(tasks, |t, ((gs, os), xs)| run(t * per, gs, os, xs))?
         }
-        None => vec![run(0, grad, out, x)?],
+        Split::Serial => vec![run(0, grad, out, x)?],
     };
     let mut parts = parts.into_iter();
     let mut total = parts.next().unwrap_or_else(|| vec![zero; co * k + co]);
     for p in parts {
         total.iter_mut().zip(&p).for_each(|(t, &v)| *t += v);
+    }
+    Ok(total)
+}
+
+/// [`kernel_grad`] of a batch smaller than the thread count: per image, the column matrix filled
+/// by all threads, then each thread the output gradient and the kernel and bias gradients of its
+/// output channels.
+fn kernel_grad_channels<T: WithDType>(
+    grad: &[T],
+    out: &[T],
+    x: &[T],
+    s: &Scatter,
+    parts: usize,
+) -> candle_core::Result<Vec<T>> {
+    let g = s.g;
+    let (k, n, il, ol, co) = (g.k(), g.n(), g.in_len(), s.epilogue.out_len(&g), g.c_out);
+    let plane = ol / co;
+    let al = if s.epilogue.pool > 1 { ol } else { 0 };
+    let zero = T::zero();
+    let direct = k <= direct::MAX_K;
+    let per = per_part(co, parts);
+    let mut col = vec![zero; if direct { 0 } else { k * n }];
+    let mut total = vec![zero; co * k + co];
+    // As in `kernel_grad`: the bias gradient accumulated in f64.
+    let mut db64 = vec![0f64; co];
+    for (i, xi) in x.chunks_exact(il).enumerate() {
+        if !direct {
+            im2col_parallel(xi, &g, &mut col, parts)?;
+        }
+        let args = &arg_slice(s, ol, i, 1)[..al];
+        let (gi, oi) = (&grad[i * ol..(i + 1) * ol], &out[i * ol..(i + 1) * ol]);
+        let col = &col;
+        let tasks = total[..co * k]
+            .chunks_mut(per * k)
+            .zip(db64.chunks_mut(per))
+            .collect();
+        run_tasks(tasks, |t, (dw, db): (&mut [T], &mut [f64])| {
+            let (c0, cn) = (t * per, db.len());
+            let sub = Scatter {
+                g: Geometry {
+                    batch: 1,
+                    c_out: cn,
+                    ..g
+                },
+                epilogue: s.epilogue,
+                argmax: None,
+            };
+            let range = c0 * plane..(c0 + cn) * plane;
+            let a = if args.is_empty() {
+                args
+            } else {
+                &args[range.clone()]
+            };
+            let mut buf = Vec::new();
+            let gm = output_grad(&gi[range.clone()], &oi[range], a, &sub, &mut buf);
+            for (d, row) in db.iter_mut().zip(gm.chunks_exact(n)) {
+                *d += row.iter().map(|v| v.to_f64()).sum::<f64>();
+            }
+            if direct {
+                direct::kernel_grad_add(gm, xi, &sub.g, dw);
+                return Ok(());
+            }
+            // dw[cn × K] += gm[cn × N] · colᵀ[N × K]
+            matmul(
+                (cn, k, n),
+                dw,
+                MatRef::row_major(gm, n),
+                MatRef::transposed(col, n),
+                true,
+                Parallelism::None,
+            )
+        })?;
+    }
+    for (d, &v) in total[co * k..].iter_mut().zip(&db64) {
+        *d = T::from_f64(v);
     }
     Ok(total)
 }

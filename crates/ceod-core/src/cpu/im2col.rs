@@ -60,28 +60,36 @@ impl Geometry {
 
 /// Fills `col` (`K × N`, row-major) from one image `x` (`C × H × W`).
 pub(crate) fn im2col<T: WithDType>(x: &[T], g: &Geometry, col: &mut [T]) {
+    im2col_rows(x, g, 0, col);
+}
+
+/// Fills rows `first..first + col.len() / N` of the column matrix of `x` into `col` (those rows
+/// only, row-major): one part of [`im2col`], so that threads can share the work.
+pub(crate) fn im2col_rows<T: WithDType>(x: &[T], g: &Geometry, first: usize, col: &mut [T]) {
     let (oh, ow, n) = (g.out_h(), g.out_w(), g.n());
+    if n == 0 {
+        return;
+    }
     let zero = T::zero();
-    let mut rows = col.chunks_exact_mut(n);
-    for c in 0..g.c_in {
+    let kk = g.kh * g.kw;
+    for (r, row) in (first..).zip(col.chunks_exact_mut(n)) {
+        let (c, i, j) = (r / kk, (r % kk) / g.kw, r % g.kw);
+        if c >= g.c_in {
+            return;
+        }
         let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for i in 0..g.kh {
-            for j in 0..g.kw {
-                let Some(row) = rows.next() else { return };
-                let (lo, hi) = g.x_range(j);
-                for y in 0..oh {
-                    let dst = &mut row[y * ow..(y + 1) * ow];
-                    match g.src_row(y, i) {
-                        None => dst.fill(zero),
-                        Some(r) => {
-                            dst[..lo].fill(zero);
-                            dst[hi..].fill(zero);
-                            if hi > lo {
-                                // Output column x reads input column x + j − pad.
-                                let s = r * g.w + lo + j - g.pad;
-                                dst[lo..hi].copy_from_slice(&plane[s..s + (hi - lo)]);
-                            }
-                        }
+        let (lo, hi) = g.x_range(j);
+        for y in 0..oh {
+            let dst = &mut row[y * ow..(y + 1) * ow];
+            match g.src_row(y, i) {
+                None => dst.fill(zero),
+                Some(r) => {
+                    dst[..lo].fill(zero);
+                    dst[hi..].fill(zero);
+                    if hi > lo {
+                        // Output column x reads input column x + j − pad.
+                        let s = r * g.w + lo + j - g.pad;
+                        dst[lo..hi].copy_from_slice(&plane[s..s + (hi - lo)]);
                     }
                 }
             }
@@ -172,6 +180,12 @@ mod tests {
             let mut col = vec![f64::NAN; g.k() * g.n()];
             im2col(&x, &g, &mut col);
             assert_eq!(col, naive_im2col(&x, &g), "{c} {h} {w} {kh} {kw} {pad}");
+            // Any split into row ranges gives the same matrix.
+            for first in 0..g.k() {
+                let mut part = vec![f64::NAN; (g.k() - first) * g.n()];
+                im2col_rows(&x, &g, first, &mut part);
+                assert_eq!(part, col[first * g.n()..], "rows from {first}");
+            }
             // <im2col(x), y> = <x, col2im(y)> for any y.
             let y: Vec<f64> = (0..col.len()).map(|i| (i as f64 * 0.3).cos()).collect();
             let mut back = vec![0.0; g.in_len()];
