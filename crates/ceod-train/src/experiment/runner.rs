@@ -41,14 +41,28 @@ pub enum ExperimentOutcome {
     Done(Box<ExperimentReport>),
 }
 
-/// The folder under the data root that a data kind reads (`kind` of the spec, except where the
-/// dataset folder has another name).
+/// The folder under the data root that the data of `spec` reads: [`folder_of_kind`] of its
+/// `kind` tag.
 pub fn dataset_folder(spec: &DataSpec) -> String {
     let kind = serde_json::to_value(spec)
         .ok()
         .and_then(|v| v.get("kind").and_then(|k| k.as_str().map(str::to_string)))
         .unwrap_or_default();
-    match kind.as_str() {
+    folder_of_kind(&kind)
+}
+
+/// The dataset folder of a data kind: the kind itself, except `casting` (`casting-impeller/`),
+/// `decoy-mnist` (`mnist/`) and the `magnetic-tile…` kinds (`magnetic-tile/`).
+///
+/// ```
+/// use ceod_train::experiment::runner::folder_of_kind;
+/// assert_eq!(folder_of_kind("casting"), "casting-impeller");
+/// assert_eq!(folder_of_kind("decoy-mnist"), "mnist");
+/// assert_eq!(folder_of_kind("magnetic-tile"), "magnetic-tile");
+/// assert_eq!(folder_of_kind("other"), "other");
+/// ```
+pub fn folder_of_kind(kind: &str) -> String {
+    match kind {
         "casting" | "casting-impeller" => "casting-impeller".into(),
         "decoy-mnist" | "mnist" => "mnist".into(),
         k if k.starts_with("magnetic-tile") => "magnetic-tile".into(),
