@@ -2,9 +2,14 @@
 //!
 //! The rule, in order:
 //!
-//! 1. **Threshold** by Otsu's method: ceod-geometry's [`Threshold::Otsu`] on the grey values (a
-//!    256-bin histogram over `[min, max]`); a pixel is *bright* iff its value is at or above
-//!    the level.
+//! 0. **Working size** (optional, `work_size`): an image whose longer side exceeds it is
+//!    shrunk (triangle filter) so that its longer side is `work_size`; the steps below run at
+//!    that size (radii are in its pixels) and the result is brought back to the image's size by
+//!    nearest neighbour.
+//! 1. **Threshold**: optionally after a `(2b + 1)²` box mean (`blur_radius = b`), by
+//!    [`AoiLevel::Otsu`] (ceod-geometry's [`Threshold::Otsu`] on the grey values, a 256-bin
+//!    histogram over `[min, max]`) or [`AoiLevel::MedianFraction`] (`f ×` the median grey
+//!    value); a pixel is *bright* iff its value is at or above the level.
 //! 2. **Polarity**: which side is the object. [`Polarity::Auto`] takes the side that covers
 //!    most of the image border as background (ties: the bright side is background), so a
 //!    dark part on a light table and a light part on a dark table both come out right;
@@ -19,6 +24,10 @@
 //!    reached from the image border through non-object pixels becomes object (the background
 //!    is connected with the complementary connectivity: four when the object is
 //!    eight-connected and vice versa, so a diagonal gap in a ring does not let it leak).
+//! 6. **Convex hull** (optional, `convex_hull`): the pixels whose centre is inside the convex
+//!    hull of the object's pixel squares (ceod-geometry's [`Outline::ConvexHull`] and
+//!    [`rasterize`]): dents of the outline (a chipped edge) come back in.
+//! 7. **Margin** (optional, `margin = m`): a dilation by a `(2m + 1)²` square.
 //!
 //! The result is an error when it is empty or covers less than `min_fraction` of the image.
 //!
@@ -41,7 +50,7 @@
 use std::collections::VecDeque;
 
 use ceod_core::Mask;
-use ceod_geometry::{GeometryError, HeatMap, Threshold};
+use ceod_geometry::{GeometryError, HeatMap, Outline, Threshold, rasterize};
 use serde::{Deserialize, Serialize};
 
 /// Which side of the Otsu threshold is the object.
@@ -55,6 +64,18 @@ pub enum Polarity {
     Bright,
     /// The object is dark (below the threshold).
     Dark,
+}
+
+/// How the grey level that splits bright from dark is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AoiLevel {
+    /// Otsu's threshold of the grey values.
+    #[default]
+    Otsu,
+    /// This fraction of the median grey value (for an object that fills most of the image, whose
+    /// own shading Otsu would split).
+    MedianFraction(f32),
 }
 
 /// Which neighbours connect two object pixels.
@@ -72,6 +93,12 @@ pub enum AoiConnectivity {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AoiRule {
+    /// Shrink images whose longer side exceeds this before deriving (default `None`: never).
+    pub work_size: Option<u32>,
+    /// Radius of the box mean before the threshold; 0 (default) = none.
+    pub blur_radius: u32,
+    /// The grey level between dark and bright (default Otsu).
+    pub level: AoiLevel,
     /// Which side of the threshold is the object (default [`Polarity::Auto`]).
     pub polarity: Polarity,
     /// Connectivity of the object's components (default eight).
@@ -80,6 +107,10 @@ pub struct AoiRule {
     pub fill_holes: bool,
     /// Radius of the square closing before the component is chosen; 0 (default) = none.
     pub closing_radius: u32,
+    /// Replace the region by its convex hull (default `false`).
+    pub convex_hull: bool,
+    /// Radius of the square dilation at the end; 0 (default) = none.
+    pub margin: u32,
     /// The smallest share of the image the result may cover, in `[0, 1]` (default 0: only an
     /// empty result is an error).
     pub min_fraction: f64,
@@ -88,10 +119,15 @@ pub struct AoiRule {
 impl Default for AoiRule {
     fn default() -> Self {
         Self {
+            work_size: None,
+            blur_radius: 0,
+            level: AoiLevel::Otsu,
             polarity: Polarity::Auto,
             connectivity: AoiConnectivity::Eight,
             fill_holes: true,
             closing_radius: 0,
+            convex_hull: false,
+            margin: 0,
             min_fraction: 0.0,
         }
     }
@@ -131,15 +167,15 @@ pub enum AoiError {
 /// What [`derive_aoi_detailed`] found besides the mask (for reports and figures).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AoiStats {
-    /// The Otsu level: object/background split at `value >= level` (bright side).
+    /// The grey level: bright iff `value >= level` (after the box mean, at the working size).
     pub level: f32,
     /// Whether the object was the bright side.
     pub object_bright: bool,
     /// Object components after the closing.
     pub components: usize,
-    /// Pixels added by hole filling.
+    /// Pixels added by hole filling (at the working size).
     pub holes_filled: usize,
-    /// Pixels of the result.
+    /// Pixels of the result (at the image's size).
     pub area: usize,
 }
 
@@ -195,10 +231,49 @@ pub fn derive_aoi_detailed(
             rule.min_fraction
         )));
     }
-    let values: Vec<f32> = pixels.iter().map(|&p| f32::from(p)).collect();
-    let map = HeatMap::new(width, height, values)?;
-    let level = Threshold::Otsu.level(&map)?.unwrap_or(f32::INFINITY);
-    let bright: Vec<bool> = pixels.iter().map(|&p| f32::from(p) >= level).collect();
+    if let AoiLevel::MedianFraction(f) = rule.level
+        && !(f.is_finite() && f >= 0.0)
+    {
+        return Err(AoiError::Rule(format!(
+            "median fraction {f} is not finite and >= 0"
+        )));
+    }
+    if rule.work_size == Some(0) {
+        return Err(AoiError::Rule("work_size 0".into()));
+    }
+    // 0. the working size
+    let (width0, height0) = (width, height);
+    let small;
+    let (pixels, width, height) = match rule.work_size {
+        Some(ws) if width.max(height) > ws as usize => {
+            let s = f64::from(ws) / width.max(height) as f64;
+            let nw = ((width as f64 * s).round() as u32).max(1);
+            let nh = ((height as f64 * s).round() as u32).max(1);
+            let img = image::GrayImage::from_raw(width as u32, height as u32, pixels.to_vec())
+                .ok_or_else(|| AoiError::Rule("image buffer".into()))?;
+            small = image::imageops::resize(&img, nw, nh, image::imageops::FilterType::Triangle);
+            (small.as_raw().as_slice(), nw as usize, nh as usize)
+        }
+        _ => (pixels, width, height),
+    };
+    // 1. the threshold
+    let mut values: Vec<f32> = pixels.iter().map(|&p| f32::from(p)).collect();
+    if rule.blur_radius > 0 {
+        values = box_mean(&values, width, height, rule.blur_radius as usize);
+    }
+    let level = match rule.level {
+        AoiLevel::Otsu => {
+            let map = HeatMap::new(width, height, values.clone())?;
+            Threshold::Otsu.level(&map)?.unwrap_or(f32::INFINITY)
+        }
+        AoiLevel::MedianFraction(f) => {
+            let mut sorted = values.clone();
+            let mid = sorted.len() / 2;
+            let (_, m, _) = sorted.select_nth_unstable_by(mid, f32::total_cmp);
+            f * *m
+        }
+    };
+    let bright: Vec<bool> = values.iter().map(|&v| v >= level).collect();
     let object_bright = match rule.polarity {
         Polarity::Bright => true,
         Polarity::Dark => false,
@@ -217,7 +292,7 @@ pub fn derive_aoi_detailed(
     let eight = rule.connectivity == AoiConnectivity::Eight;
     let (labels, sizes) = label_components(&obj, width, height, eight);
     let components = sizes.len();
-    let mut keep = vec![false; total];
+    let mut keep = vec![false; width * height];
     if let Some(best) = (0..sizes.len()).max_by(|&a, &b| sizes[a].cmp(&sizes[b]).then(b.cmp(&a))) {
         for (k, &l) in keep.iter_mut().zip(&labels) {
             *k = l == best as u32 + 1;
@@ -229,17 +304,28 @@ pub fn derive_aoi_detailed(
         keep = fill_holes(&keep, width, height, !eight);
         holes_filled = keep.iter().filter(|&&v| v).count() - before;
     }
-    let area = keep.iter().filter(|&&v| v).count();
-    let min = ((rule.min_fraction * total as f64).ceil() as usize).max(1);
-    if area < min {
-        return Err(AoiError::TooSmall { area, total, min });
+    if rule.convex_hull && keep.iter().any(|&v| v) {
+        let m = ceod_geometry::Mask::new(width, height, keep)?;
+        let hull = Outline::ConvexHull.outline(&m)?;
+        keep = rasterize(&hull, width, height)?.values().to_vec();
     }
-    let mask = Mask::new(
+    if rule.margin > 0 {
+        keep = square_filter(&keep, width, height, rule.margin as usize, true);
+    }
+    let mut mask = Mask::new(
         width as u32,
         height as u32,
         keep.iter().map(|&v| u8::from(v)).collect(),
     )
     .map_err(|e| AoiError::Rule(e.to_string()))?;
+    if (width, height) != (width0, height0) {
+        mask = mask.resize_nearest(width0 as u32, height0 as u32);
+    }
+    let area = mask.count();
+    let min = ((rule.min_fraction * total as f64).ceil() as usize).max(1);
+    if area < min {
+        return Err(AoiError::TooSmall { area, total, min });
+    }
     Ok((
         mask,
         AoiStats {
@@ -250,6 +336,30 @@ pub fn derive_aoi_detailed(
             area,
         },
     ))
+}
+
+/// The mean over the `(2r + 1)²` square around each pixel, clipped at the image border
+/// (separable, by running sums).
+fn box_mean(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    let line = |get: &dyn Fn(usize) -> f32, len: usize, out: &mut dyn FnMut(usize, f32)| {
+        let mut prefix = vec![0f64; len + 1];
+        for i in 0..len {
+            prefix[i + 1] = prefix[i] + f64::from(get(i));
+        }
+        for i in 0..len {
+            let (lo, hi) = (i.saturating_sub(r), (i + r + 1).min(len));
+            out(i, ((prefix[hi] - prefix[lo]) / (hi - lo) as f64) as f32);
+        }
+    };
+    let mut rows = vec![0f32; v.len()];
+    for y in 0..h {
+        line(&|x| v[y * w + x], w, &mut |x, m| rows[y * w + x] = m);
+    }
+    let mut out = vec![0f32; v.len()];
+    for x in 0..w {
+        line(&|y| rows[y * w + x], h, &mut |y, m| out[y * w + x] = m);
+    }
+    out
 }
 
 /// `(set pixels on the border, border pixels)`.
@@ -556,6 +666,122 @@ mod tests {
         };
         assert!(matches!(
             derive_aoi(&px, W, H, &bad),
+            Err(AoiError::Rule(_))
+        ));
+    }
+
+    #[test]
+    fn convex_hull_restores_a_dent_and_margin_dilates() {
+        // a dark rectangle x 10..30, y 5..25 with a light notch x 10..14, y 12..18 cut into its
+        // left edge (the notch touches the background, so hole filling cannot restore it)
+        let rect = |x: f64, y: f64| (10.0..30.0).contains(&x) && (5.0..25.0).contains(&y);
+        let notch = |x: f64, y: f64| (10.0..14.0).contains(&x) && (12.0..18.0).contains(&y);
+        let px = image(220, 10, |x, y| rect(x, y) && !notch(x, y));
+        let plain = derive_aoi(&px, W, H, &AoiRule::default()).unwrap();
+        assert_eq!(plain.count(), 400 - 24);
+        let hull = AoiRule {
+            convex_hull: true,
+            ..AoiRule::default()
+        };
+        assert_eq!(derive_aoi(&px, W, H, &hull).unwrap().count(), 400);
+        // margin 2: the 20 × 20 square grows to 24 × 24 (a square dilation keeps corners)
+        let grown = AoiRule {
+            convex_hull: true,
+            margin: 2,
+            ..AoiRule::default()
+        };
+        assert_eq!(derive_aoi(&px, W, H, &grown).unwrap().count(), 24 * 24);
+    }
+
+    #[test]
+    fn median_fraction_keeps_a_shaded_object_that_otsu_splits() {
+        // a bright "tile" filling the frame with a shading gradient 120..240 left to right and a
+        // dark band (30) in the leftmost column beyond it
+        let mut px = vec![0u8; W * H];
+        for y in 0..H {
+            for x in 0..W {
+                px[y * W + x] = if x < 1 {
+                    30
+                } else {
+                    (120 + (x - 1) * 120 / (W - 2)) as u8
+                };
+            }
+        }
+        let rule = AoiRule {
+            level: AoiLevel::MedianFraction(0.5),
+            polarity: Polarity::Bright,
+            ..AoiRule::default()
+        };
+        // median ~180: level 90, the tile is everything but the band
+        assert_eq!(derive_aoi(&px, W, H, &rule).unwrap().count(), (W - 1) * H);
+        // Otsu splits the tile's shading: it keeps less than the tile
+        let otsu = AoiRule {
+            polarity: Polarity::Bright,
+            ..AoiRule::default()
+        };
+        assert!(derive_aoi(&px, W, H, &otsu).unwrap().count() < (W - 1) * H);
+    }
+
+    #[test]
+    fn box_mean_matches_direct_sums() {
+        let (w, h) = (7, 5);
+        let v: Vec<f32> = (0..w * h).map(|i| ((i * 37) % 11) as f32).collect();
+        let m = box_mean(&v, w, h, 2);
+        for y in 0..h {
+            for x in 0..w {
+                let (mut s, mut n) = (0.0, 0);
+                for yy in y.saturating_sub(2)..(y + 3).min(h) {
+                    for xx in x.saturating_sub(2)..(x + 3).min(w) {
+                        s += v[yy * w + xx];
+                        n += 1;
+                    }
+                }
+                assert!((m[y * w + x] - s / n as f32).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn working_size_gives_a_mask_of_the_image_size() {
+        // 80 × 60 with a dark disc; derived at working size 40 (half), back at 80 × 60
+        let (w, h) = (80usize, 60usize);
+        let inside = |x: f64, y: f64| (x - 40.0).powi(2) + (y - 30.0).powi(2) <= 18.0 * 18.0;
+        let mut px = vec![210u8; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                if inside(x as f64 + 0.5, y as f64 + 0.5) {
+                    px[y * w + x] = 40;
+                }
+            }
+        }
+        let rule = AoiRule {
+            work_size: Some(40),
+            ..AoiRule::default()
+        };
+        let m = derive_aoi(&px, w, h, &rule).unwrap();
+        assert_eq!(m.size(), (80, 60));
+        let exact = (0..w * h)
+            .filter(|&p| inside((p % w) as f64 + 0.5, (p / w) as f64 + 0.5))
+            .count();
+        let agree = (0..w * h)
+            .filter(|&p| (m.data()[p] == 1) == inside((p % w) as f64 + 0.5, (p / w) as f64 + 0.5))
+            .count();
+        // only pixels along the circle's edge (circumference ~113 px, 2-px blocks) may differ
+        assert!(
+            w * h - agree <= 2 * 113,
+            "{} differ of {exact}",
+            w * h - agree
+        );
+        assert!(matches!(
+            derive_aoi(
+                &px,
+                w,
+                h,
+                &AoiRule {
+                    work_size: Some(0),
+                    ..AoiRule::default()
+                }
+            ),
             Err(AoiError::Rule(_))
         ));
     }
