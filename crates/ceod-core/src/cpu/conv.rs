@@ -239,14 +239,14 @@ fn slice<'a, T: WithDType>(
     }
 }
 
-fn threads() -> usize {
+pub(crate) fn threads() -> usize {
     rayon::current_num_threads().max(1)
 }
 
 /// Runs `f(i, input_i)` for every task on candle's own CPU worker threads (its barrier pool,
 /// which also runs candle's element-wise ops, so the two never compete for the cores), task `i`
 /// on thread `i mod threads`; the results in task order.
-fn run_tasks<I: Send, R: Send>(
+pub(crate) fn run_tasks<I: Send, R: Send>(
     inputs: Vec<I>,
     f: impl Fn(usize, I) -> candle_core::Result<R> + Sync,
 ) -> candle_core::Result<Vec<R>> {

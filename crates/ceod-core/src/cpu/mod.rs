@@ -10,9 +10,12 @@
 //!
 //! On other devices [`conv2d`] falls back to candle's own kernels, so one code path serves all.
 
+mod alloc;
 mod conv;
 mod direct;
 mod gemm;
 mod im2col;
 
+pub use alloc::tune_allocator;
 pub use conv::{ConvOptions, conv2d};
+pub(crate) use conv::{run_tasks, threads};
