@@ -249,7 +249,7 @@ pub fn markdown(r: &ExperimentReport) -> String {
         let _ = writeln!(
             s,
             "Smoke run (`--smoke`): at most {} training and {} validation, test and test-variant \
-             images each, {} epochs, the first seed only. Not a result.\n",
+             images each, epochs: {}, the first seed only. Not a result.\n",
             m.max_train, m.max_test, m.epochs
         );
     }

@@ -710,6 +710,62 @@ mod tests {
     use super::*;
 
     #[test]
+    fn variants_are_normalised_like_the_test_split() {
+        let cfg = ExperimentConfig::parse(
+            r#"{"name": "n", "data": {"kind": "synth", "n_train": 12, "n_val": 4, "n_test": 6},
+                "train": ["--size", "32x32", "--normalise"], "arms": [{"name": "a"}]}"#,
+            Path::new("n.json"),
+        )
+        .unwrap();
+        let arm = cfg.resolve(&cfg.arms[0], Path::new("n.json")).unwrap();
+        let tcfg = cfg
+            .train_config(&arm, 0, Path::new("r"), "cpu", Path::new("n.json"))
+            .unwrap();
+        let mut data = build(&arm.data, Path::new("."), &tcfg.preprocess, 0).unwrap();
+        // a variant: the test images again, and a shorter one
+        let test = data.dataset.test.clone();
+        data.test_variants = vec![
+            ("same".into(), test.clone()),
+            ("two".into(), test[..2].to_vec()),
+        ];
+        let smoke = crate::experiment::config::SmokeConfig {
+            max_train: 8,
+            max_test: 5,
+            epochs: 1,
+        };
+        let p = prepare(&data, &tcfg, Some(&smoke)).unwrap();
+        assert_eq!(p.dataset.train.len(), 8);
+        assert_eq!(p.dataset.test.len(), 5);
+        assert!(!p.cfg.normalise_from_data);
+        // the training split's pixels now have mean 0 and standard deviation 1
+        let px: Vec<f64> = p
+            .dataset
+            .train
+            .iter()
+            .flat_map(|it| it.sample.image.data.iter().map(|&v| f64::from(v)))
+            .collect();
+        let mean = px.iter().sum::<f64>() / px.len() as f64;
+        let var = px.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / px.len() as f64;
+        assert!(
+            mean.abs() < 1e-4 && (var.sqrt() - 1.0).abs() < 1e-3,
+            "{mean} {var}"
+        );
+        // the variants got exactly the test split's transformation
+        assert_eq!(p.variants[0].1.len(), 5);
+        assert_eq!(p.variants[1].1.len(), 2);
+        for (v, t) in p.variants[0].1.iter().zip(&p.dataset.test) {
+            assert_eq!(v.sample.image.data, t.sample.image.data);
+        }
+        for (v, t) in p.variants[1].1.iter().zip(&p.dataset.test) {
+            assert_eq!(v.sample.image.data, t.sample.image.data);
+        }
+        assert_ne!(
+            p.dataset.test[0].sample.image.data,
+            test[0].sample.image.data
+        );
+    }
+
+    #[test]
     fn keep_classes_by_hand() {
         assert_eq!(keep_classes(&[0, 1, 0, 1], 10), [0, 1, 2, 3]);
         assert_eq!(keep_classes(&[0, 0, 0, 0, 1, 2], 3), [0, 4, 5]);
