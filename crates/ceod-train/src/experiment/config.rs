@@ -37,6 +37,10 @@ pub struct SmokeConfig {
     pub max_test: usize,
     /// Epochs of every run.
     pub epochs: usize,
+    /// Fields merged into every arm's data (after the arm's own) in a smoke run, so that the
+    /// builder reads fewer files (for example `{"n_train": 64, "n_test": 32}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Map<String, Value>>,
 }
 
 impl Default for SmokeConfig {
@@ -45,6 +49,7 @@ impl Default for SmokeConfig {
             max_train: 48,
             max_test: 16,
             epochs: 1,
+            data: None,
         }
     }
 }
@@ -239,20 +244,46 @@ impl ExperimentConfig {
         for a in &self.arms {
             let r = self.resolve(a, path)?;
             self.train_config(&r, 0, Path::new("runs"), "cpu", path)?;
+            if self.smoke.data.is_some() {
+                self.resolve_for(a, path, true)?;
+            }
         }
         Ok(())
     }
 
     /// The arm's merged data and flags.
     pub fn resolve(&self, arm: &ArmConfig, path: &Path) -> Result<ResolvedArm, UsageError> {
+        self.resolve_for(arm, path, false)
+    }
+
+    /// The arm's merged data and flags; for a smoke run (`smoke`) with `smoke.data` merged in
+    /// last.
+    pub fn resolve_for(
+        &self,
+        arm: &ArmConfig,
+        path: &Path,
+        smoke: bool,
+    ) -> Result<ResolvedArm, UsageError> {
         let mut data = Value::Object(self.data.clone());
         if let Some(d) = &arm.data {
+            merge_json(&mut data, &Value::Object(d.clone()));
+        }
+        let smoke_data = self.smoke.data.as_ref().filter(|_| smoke);
+        if let Some(d) = smoke_data {
             merge_json(&mut data, &Value::Object(d.clone()));
         }
         let spec: DataSpec = serde_json::from_value(data.clone()).map_err(|e| {
             err(
                 path,
-                format!("`data` (merged with arm `{}`'s): {e}", arm.name),
+                format!(
+                    "`data` (merged with arm `{}`'s{}): {e}",
+                    arm.name,
+                    if smoke_data.is_some() {
+                        " and `smoke.data`"
+                    } else {
+                        ""
+                    }
+                ),
             )
         })?;
         let mut flags = self.train.clone();
@@ -408,6 +439,30 @@ mod tests {
                 n_test: 8
             }
         );
+    }
+
+    #[test]
+    fn smoke_data_is_merged_last_in_smoke_runs_only() {
+        let c = parse(&BASE.replace(
+            "\"seeds\"",
+            "\"smoke\": {\"data\": {\"n_train\": 4}}, \"seeds\"",
+        ))
+        .unwrap();
+        let p = Path::new("x.json");
+        let n_train = |r: ResolvedArm| match r.data {
+            DataSpec::Synth { n_train, .. } => n_train,
+            #[allow(unreachable_patterns)]
+            _ => 0,
+        };
+        assert_eq!(n_train(c.resolve_for(&c.arms[1], p, false).unwrap()), 32);
+        assert_eq!(n_train(c.resolve_for(&c.arms[1], p, true).unwrap()), 4);
+        assert_eq!(c.smoke.max_train, 48);
+        let e = parse(&BASE.replace(
+            "\"seeds\"",
+            "\"smoke\": {\"data\": {\"n_trian\": 4}}, \"seeds\"",
+        ))
+        .unwrap_err();
+        assert!(e.0.contains("smoke.data") && e.0.contains("n_trian"), "{e}");
     }
 
     #[test]

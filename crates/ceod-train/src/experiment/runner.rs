@@ -568,7 +568,7 @@ pub fn run_experiment(a: &ExperimentArgs, command: &str) -> anyhow::Result<Exper
         let all: Vec<ResolvedArm> = cfg
             .arms
             .iter()
-            .map(|arm| cfg.resolve(arm, &a.config))
+            .map(|arm| cfg.resolve_for(arm, &a.config, a.smoke))
             .collect::<Result<_, _>>()?;
         match &a.arms {
             None => all,
@@ -732,6 +732,7 @@ mod tests {
             max_train: 8,
             max_test: 5,
             epochs: 1,
+            data: None,
         };
         let p = prepare(&data, &tcfg, Some(&smoke)).unwrap();
         assert_eq!(p.dataset.train.len(), 8);
