@@ -171,10 +171,15 @@ fn prepare(
 /// Builds data once per (data, preprocessing, seed) within a process.
 #[derive(Default)]
 struct DataCache {
-    built: HashMap<String, Result<Rc<ExperimentData>, String>>,
+    built: HashMap<(String, u64), Result<Rc<ExperimentData>, String>>,
 }
 
 impl DataCache {
+    /// Drops the data of `seed` (its runs are done and the overlay grid does not need it).
+    fn forget_seed(&mut self, seed: u64) {
+        self.built.retain(|(_, s), _| *s != seed);
+    }
+
     fn get(
         &mut self,
         arm: &ResolvedArm,
@@ -182,10 +187,13 @@ impl DataCache {
         root: &Path,
         seed: u64,
     ) -> Result<Rc<ExperimentData>, String> {
-        let key = format!(
-            "{}|{}|{seed}",
-            arm.data_json,
-            serde_json::to_string(&cfg.preprocess).unwrap_or_default()
+        let key = (
+            format!(
+                "{}|{}",
+                arm.data_json,
+                serde_json::to_string(&cfg.preprocess).unwrap_or_default()
+            ),
+            seed,
         );
         self.built
             .entry(key)
@@ -635,9 +643,13 @@ pub fn run_experiment(a: &ExperimentArgs, command: &str) -> anyhow::Result<Exper
     let mut cache = DataCache::default();
     let mut sink = default_sink();
     let mut runs = Vec::new();
-    for &seed in &seeds {
+    for (k, &seed) in seeds.iter().enumerate() {
         for arm in &arms {
             runs.push(run_one(&ctx, &mut cache, arm, seed, sink.as_mut()));
+        }
+        // the first seed's data is kept for the overlay grid
+        if k > 0 {
+            cache.forget_seed(seed);
         }
     }
     let mut overlay_error = None;
