@@ -8,6 +8,7 @@
 //! file it could not use in [`Dataset::skipped`] (nothing is dropped silently).
 
 pub mod aoi;
+pub mod decoy_mnist;
 pub mod magnetic_tile;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +45,10 @@ pub enum DataSpec {
         /// Test images.
         n_test: usize,
     },
+    /// Decoy MNIST (`mnist/`, Ross et al. 2017): a 4x4 corner patch whose grey level encodes
+    /// the label in training and validation and a random digit in test; the area of interest
+    /// is the image minus the corners ([`decoy_mnist`]; needs the `mnist` feature).
+    DecoyMnist(decoy_mnist::DecoyMnistSpec),
     /// The Magnetic Tile defects (`magnetic-tile/`), split by near-duplicate group; training
     /// masks the defect masks or the derived tile region; test masks the defect masks
     /// ([`magnetic_tile`]).
@@ -59,6 +64,7 @@ impl DataSpec {
                 n_val,
                 n_test,
             } => format!("synthetic conveyor {n_train}/{n_val}/{n_test}"),
+            Self::DecoyMnist(m) => m.describe(),
             Self::MagneticTile(t) => t.describe(),
         }
     }
@@ -96,6 +102,7 @@ pub fn build(
 ) -> anyhow::Result<ExperimentData> {
     let _ = root;
     let data = match spec {
+        DataSpec::DecoyMnist(m) => decoy_mnist::build(m, root, pre, seed)?,
         DataSpec::MagneticTile(t) => magnetic_tile::build(t, root, pre, seed)?,
         DataSpec::Synth {
             n_train,
