@@ -119,6 +119,10 @@ pub struct MagneticTileSpec {
     /// test splits are not cut); `None` keeps all.
     #[serde(default)]
     pub max_free_train: Option<usize>,
+    /// Use only about this many images (whole groups, seeded, alternating between groups with
+    /// and without a defect) before the split: for smoke runs; `None` uses all.
+    #[serde(default)]
+    pub max_images: Option<usize>,
     /// Write the test images' paths, one a line, to this file (`{seed}` is replaced by the
     /// seed): the input list of `ceod-infer` on the same test set.
     #[serde(default)]
@@ -133,6 +137,7 @@ impl Default for MagneticTileSpec {
             val_fraction: default_val_fraction(),
             aoi: tile_rule(),
             max_free_train: None,
+            max_images: None,
             test_list: None,
         }
     }
@@ -267,6 +272,45 @@ pub fn read_index(dir: &Path) -> anyhow::Result<(Vec<TileRow>, Vec<String>)> {
     Ok((rows, missing))
 }
 
+/// About `n` of `rows` (at least `n` where there are that many): whole groups, shuffled with
+/// `seed`, taken alternately from the groups with a defect and those without, in index order.
+pub fn subset_by_group(rows: Vec<TileRow>, n: usize, seed: u64) -> Vec<TileRow> {
+    let mut groups: BTreeMap<&str, (bool, usize)> = BTreeMap::new();
+    for r in &rows {
+        let g = groups.entry(r.group.as_str()).or_insert((false, 0));
+        g.0 |= r.defect;
+        g.1 += 1;
+    }
+    let (mut with, mut without): (Vec<(&str, usize)>, Vec<(&str, usize)>) = (vec![], vec![]);
+    for (g, (d, k)) in groups {
+        if d {
+            with.push((g, k))
+        } else {
+            without.push((g, k))
+        }
+    }
+    let mut rng = ceod_core::data::SplitMix64::stream(seed, 0x5b5e7);
+    rng.shuffle(&mut with);
+    rng.shuffle(&mut without);
+    let mut keep = std::collections::HashSet::new();
+    let (mut total, mut i, mut j) = (0, 0, 0);
+    while total < n && (i < with.len() || j < without.len()) {
+        let take_with = (i < with.len() && i <= j) || j >= without.len();
+        let (g, k) = if take_with {
+            i += 1;
+            with[i - 1]
+        } else {
+            j += 1;
+            without[j - 1]
+        };
+        keep.insert(g.to_string());
+        total += k;
+    }
+    rows.into_iter()
+        .filter(|r| keep.contains(&r.group))
+        .collect()
+}
+
 /// One image decoded and prepared, with both masks.
 #[derive(Clone)]
 struct Prepared {
@@ -386,7 +430,10 @@ pub fn build(
     if !dir.is_dir() {
         bail!("the magnetic-tile data is not at {}", dir.display());
     }
-    let (rows, missing) = read_index(&dir)?;
+    let (mut rows, missing) = read_index(&dir)?;
+    if let Some(n) = spec.max_images {
+        rows = subset_by_group(rows, n, seed);
+    }
     let samples: Vec<Sample> = rows
         .iter()
         .map(|r| {
@@ -625,6 +672,48 @@ mod tests {
             (TileSetting::DefectMask, Some(10), 0.1)
         );
         assert!(serde_json::from_str::<MagneticTileSpec>(r#"{"settings": "x"}"#).is_err());
+    }
+
+    fn row(image: &str, defect: bool, group: &str) -> TileRow {
+        TileRow {
+            image: image.into(),
+            mask: String::new(),
+            class: if defect { "Crack" } else { "Free" }.into(),
+            defect,
+            mask_pixels: usize::from(defect),
+            group: group.into(),
+        }
+    }
+
+    #[test]
+    fn subset_takes_whole_groups_of_both_kinds() {
+        // 10 groups of 3: groups 0..4 defective (one image each), 4..10 free
+        let rows: Vec<TileRow> = (0..30)
+            .map(|i| {
+                row(
+                    &format!("{i}.jpg"),
+                    i / 3 < 4 && i % 3 == 0,
+                    &format!("g{}", i / 3),
+                )
+            })
+            .collect();
+        for seed in 0..5 {
+            let sub = subset_by_group(rows.clone(), 7, seed);
+            // whole groups: 3 groups (9 images) reach 7
+            assert_eq!(sub.len(), 9, "seed {seed}");
+            let groups: std::collections::HashSet<&str> =
+                sub.iter().map(|r| r.group.as_str()).collect();
+            for g in &groups {
+                assert_eq!(sub.iter().filter(|r| r.group == *g).count(), 3);
+            }
+            assert!(sub.iter().any(|r| r.defect));
+            assert!(
+                groups
+                    .iter()
+                    .any(|g| sub.iter().filter(|r| r.group == *g).all(|r| !r.defect))
+            );
+        }
+        assert_eq!(subset_by_group(rows.clone(), 100, 0).len(), 30);
     }
 
     #[test]
