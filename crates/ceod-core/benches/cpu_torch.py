@@ -21,12 +21,13 @@ import ceod_ref  # noqa: E402
 def timed(fn, warmup, reps):
     for _ in range(warmup):
         fn()
-    ts = []
+    ts, cpu = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         fn()
         ts.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ts), min(ts)
+        cpu.append((time.thread_time() - c0) * 1e3)
+    return statistics.median(ts), min(ts), statistics.median(cpu)
 
 
 def main():
@@ -35,6 +36,8 @@ def main():
     p.add_argument("--reps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--batches", default="1,32", help="comma-separated batch sizes")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="also print the calling thread's CPU time per call (meaningful with --threads 1)")
     p.add_argument("--rows", default="forward,train_bce,train_ceod_soft", help="comma-separated rows")
     a = p.parse_args()
     wanted = set(a.rows.split(","))
@@ -60,8 +63,9 @@ def main():
         for name, fn in rows:
             if name not in wanted:
                 continue
-            med, mn = timed(fn, a.warmup * (4 if bsz == 1 else 1), reps)
-            print(f"torch {name}/b{bsz}: median {med:.2f} ms, min {mn:.2f} ms ({reps} reps, {a.threads} threads)",
+            med, mn, cpu = timed(fn, a.warmup * (4 if bsz == 1 else 1), reps)
+            extra = f", cpu {cpu:.2f} ms" if a.cpu_time else ""
+            print(f"torch {name}/b{bsz}: median {med:.2f} ms, min {mn:.2f} ms{extra} ({reps} reps, {a.threads} threads)",
                   flush=True)
 
 

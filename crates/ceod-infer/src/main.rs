@@ -29,6 +29,9 @@ fn init_logging(verbose: u8, quiet: bool) {
 }
 
 fn main() -> ExitCode {
+    // Before anything allocates: keep glibc from mmap-ing (and page-faulting) every large
+    // tensor of a batch anew (docs/PERFORMANCE.md, "Fast CPU path").
+    let _ = ceod_core::cpu::tune_allocator();
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
