@@ -96,6 +96,11 @@ pub struct SynthConfig {
     pub test_decoys: TestDecoys,
     /// How much a defect darkens the product, in grey levels of `[0, 1]` (default 0.14).
     pub defect_contrast: f32,
+    /// Size of a defect relative to the base size (default 1). Marks scale with the image
+    /// (the base spot radius is 1.6–2.6 pixels at 128 pixels on the shorter side, so about one
+    /// pixel at 48); a larger scale keeps defects visible on small images. Decoys scale with
+    /// it (a decoy is `decoy_scale` times a defect).
+    pub defect_scale: f32,
     /// How much a decoy darkens the belt (default 0.3).
     pub decoy_contrast: f32,
     /// Size of a decoy relative to a defect of the same kind (default 1.6).
@@ -116,6 +121,7 @@ impl Default for SynthConfig {
             decoy_correlation: 0.95,
             test_decoys: TestDecoys::default(),
             defect_contrast: 0.14,
+            defect_scale: 1.0,
             decoy_contrast: 0.3,
             decoy_scale: 1.6,
             noise: 0.03,
@@ -135,7 +141,7 @@ impl SynthConfig {
     }
 
     /// Checks the settings (sizes at least 16 pixels, probabilities in `[0, 1]`, finite
-    /// non-negative contrasts and noise, `decoy_scale` > 0).
+    /// non-negative contrasts and noise, `defect_scale` and `decoy_scale` finite and > 0).
     pub fn validate(&self) -> Result<(), DataError> {
         let bad = |m: String| Err(DataError::Config(m));
         if self.width < 16 || self.height < 16 {
@@ -165,11 +171,13 @@ impl SynthConfig {
                 return bad(format!("{name} must be finite and >= 0, got {v}"));
             }
         }
-        if !self.decoy_scale.is_finite() || self.decoy_scale <= 0.0 {
-            return bad(format!(
-                "decoy_scale must be finite and > 0, got {}",
-                self.decoy_scale
-            ));
+        for (name, v) in [
+            ("defect_scale", self.defect_scale),
+            ("decoy_scale", self.decoy_scale),
+        ] {
+            if !v.is_finite() || v <= 0.0 {
+                return bad(format!("{name} must be finite and > 0, got {v}"));
+            }
         }
         Ok(())
     }
@@ -571,7 +579,15 @@ fn render(cfg: &SynthConfig, index: u64) -> SynthSample {
         } else {
             MarkKind::Spot
         };
-        let probe = stroke(&mut rng, kind, 0.0, 0.0, unit, 1.0, cfg.defect_contrast);
+        let probe = stroke(
+            &mut rng,
+            kind,
+            0.0,
+            0.0,
+            unit,
+            cfg.defect_scale,
+            cfg.defect_contrast,
+        );
         // the whole bounding box, and the pixels it touches, on the product
         let need = probe.reach() + 1.0 + 2.0 * unit;
         let (mut x, mut y) = (plate.cx, plate.cy);
@@ -598,7 +614,7 @@ fn render(cfg: &SynthConfig, index: u64) -> SynthSample {
             0.0,
             0.0,
             unit,
-            cfg.decoy_scale,
+            cfg.defect_scale * cfg.decoy_scale,
             cfg.decoy_contrast,
         );
         let need = probe.reach() + 1.0 + 2.0 * unit;

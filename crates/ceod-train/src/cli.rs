@@ -417,6 +417,15 @@ pub struct OverlapArgs {
     pub coefficient: CoefficientArg,
 }
 
+/// A model of the demo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoModel {
+    /// Omega 0: cross-entropy alone.
+    Baseline,
+    /// Cross-entropy plus the overlap term (`--omega`).
+    Ceod,
+}
+
 /// `demo`.
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
@@ -454,6 +463,25 @@ pub struct DemoArgs {
     /// Epochs of the CEOD model at omega 0 before the overlap term is switched on (default 0).
     #[arg(long)]
     pub warmup_epochs: Option<usize>,
+    /// Size of a defect relative to the generator's base size (default DEMO_DEFECT_SCALE).
+    #[arg(long)]
+    pub defect_scale: Option<f32>,
+    /// How much a defect darkens the product, grey levels in [0, 1] (default DEMO_DEFECT_CONTRAST).
+    #[arg(long)]
+    pub defect_contrast: Option<f32>,
+    /// Size of a decoy relative to a defect (default DEMO_DECOY_SCALE).
+    #[arg(long)]
+    pub decoy_scale: Option<f32>,
+    /// How much a decoy darkens the belt, grey levels in [0, 1] (default DEMO_DECOY_CONTRAST).
+    #[arg(long)]
+    pub decoy_contrast: Option<f32>,
+    /// Share of defective training/validation images with a decoy (good ones: 1 minus it;
+    /// default 0.95). 0.5 removes the shortcut: a check that the defects alone are learnable.
+    #[arg(long)]
+    pub decoy_correlation: Option<f64>,
+    /// Which models to train, comma separated (default baseline,ceod).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub models: Option<Vec<DemoModel>>,
     /// Device: cpu, cuda:N, metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,

@@ -14,7 +14,7 @@ use ceod_gradcam::{CamOptions, Target, explain};
 use serde::Serialize;
 
 use crate::cli::{
-    CoefficientArg, DataArgs, DemoArgs, EvalArgs, ExplainArgs, OutlineArg, OverlapArgs,
+    CoefficientArg, DataArgs, DemoArgs, DemoModel, EvalArgs, ExplainArgs, OutlineArg, OverlapArgs,
     ThresholdKind, TrainArgs,
 };
 use crate::config::{DataSource, TrainConfig, UsageError, coefficient_of};
@@ -27,7 +27,7 @@ use crate::render::{
     OverlayInput, PolygonRings, contact_sheet, geojson_feature, overlay, rings_of, unique_names,
 };
 use crate::run_dir::{clear_run, existing_run_files, write_atomic, write_json_atomic};
-use crate::train_loop::{TrainOutcome, run_training};
+use crate::train_loop::{TrainOutcome, run_training, run_training_on};
 
 /// The flags of `train` that `--resume` uses (all others come from the run's `config.json`).
 const RESUME_FLAGS: [&str; 3] = ["--resume", "--stop-after", "--log"];
@@ -563,24 +563,115 @@ pub fn overlap_cmd(a: &OverlapArgs) -> anyhow::Result<()> {
 }
 
 /// Epochs of each demo model.
-const DEMO_EPOCHS: usize = 28;
+const DEMO_EPOCHS: usize = 40;
 /// Training images of the demo.
-const DEMO_N_TRAIN: usize = 256;
+const DEMO_N_TRAIN: usize = 512;
 /// Image size of the demo (square).
-const DEMO_SIZE: u32 = 48;
+const DEMO_SIZE: u32 = 64;
+/// Batch size of the demo.
+const DEMO_BATCH: usize = 16;
 /// Base learning rate of the demo.
 const DEMO_LR: f64 = 3e-3;
 /// Conv widths of the demo model (ceodnet-s halved; pools after all but the last block).
 const DEMO_WIDTHS: [usize; 4] = [8, 16, 32, 32];
+/// Defect size relative to the generator's base size.
+const DEMO_DEFECT_SCALE: f32 = 2.25;
+/// Defect contrast (grey levels).
+const DEMO_DEFECT_CONTRAST: f32 = 0.25;
+/// Decoy size relative to a defect.
+const DEMO_DECOY_SCALE: f32 = 1.0;
+/// Decoy contrast (grey levels).
+const DEMO_DECOY_CONTRAST: f32 = 0.25;
+/// Share of defective training/validation images with a decoy (of good ones: 1 minus it).
+const DEMO_DECOY_CORRELATION: f64 = 1.0;
+/// Validation images drawn like training, and the decoy-independent validation images.
+const DEMO_N_VAL: usize = 64;
+/// Test images (decoys independent of the label).
+const DEMO_N_TEST: usize = 200;
+
+/// The demo's synthetic data: train and validation drawn with the decoy correlation, the test
+/// split and a second validation split (another seed) with decoys independent of the label.
+struct DemoData {
+    dataset: Dataset,
+    /// Decoy-independent validation samples (raw; preprocessed with each model's card).
+    val_indep: Vec<ceod_core::synth::SynthSample>,
+    description: String,
+}
+
+fn demo_data(
+    base: &ceod_core::synth::SynthConfig,
+    n: [usize; 3],
+    pre: &ceod_core::Preprocess,
+) -> anyhow::Result<DemoData> {
+    use ceod_core::data::Split;
+    use ceod_core::synth::{SynthConfig, generate};
+    use rayon::prelude::*;
+    let make = |split: Split, n: usize, seed: u64| -> anyhow::Result<Vec<Item>> {
+        let cfg = SynthConfig {
+            split,
+            n,
+            seed,
+            ..base.clone()
+        };
+        let samples = generate(&cfg).context("generating the synthetic data")?;
+        let count = |label: usize| {
+            let of: Vec<_> = samples.iter().filter(|s| s.label == label).collect();
+            (of.len(), of.iter().filter(|s| s.decoy.is_some()).count())
+        };
+        let ((bad, bad_decoy), (good, good_decoy)) = (count(1), count(0));
+        eprintln!(
+            "   {split} split: {bad} defective ({bad_decoy} with a decoy), {good} good \
+             ({good_decoy} with a decoy)"
+        );
+        samples
+            .par_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                Ok(Item {
+                    name: format!("{}_{i:04}", split.as_str()),
+                    path: None,
+                    sample: s.to_loaded(pre)?,
+                })
+            })
+            .collect()
+    };
+    let seed = base.seed;
+    let dataset = Dataset {
+        train: make(Split::Train, n[0], seed)?,
+        val: make(Split::Val, n[1], seed)?,
+        test: make(Split::Test, n[2], seed)?,
+        skipped: Vec::new(),
+    };
+    // a test-like split from another seed: for choosing settings without the test split
+    let val_indep = generate(&SynthConfig {
+        split: Split::Test,
+        n: n[1],
+        seed: seed ^ 0x5EED_0F0A_11DA_7E00,
+        ..base.clone()
+    })?;
+    let description = format!(
+        "synthetic conveyor {}x{}, seed {seed}, {} train / {} validation / {} test, defect scale \
+         {} contrast {}, decoy correlation {}",
+        base.width,
+        base.height,
+        n[0],
+        n[1],
+        n[2],
+        base.defect_scale,
+        base.defect_contrast,
+        base.decoy_correlation
+    );
+    Ok(DemoData {
+        dataset,
+        val_indep,
+        description,
+    })
+}
 
 /// `demo`: synthetic conveyor data, a baseline (omega 0) and CEOD, evaluated on a test split
 /// whose decoys are independent of the label.
 pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    // Defaults (DEMO_* above), measured on 2 loaded cores: at 48x48 ceodnet-s at lr 1e-3 stays
-    // at the constant prediction for the whole budget; the halved net at lr 3e-3 leaves it
-    // after about 80 steps and has learnt the decoy shortcut (validation accuracy about 0.9)
-    // by about 120 of its 224. The whole demo takes about 3 minutes.
     let (epochs, n_train, size) = if a.quick {
         (
             a.epochs.unwrap_or(1),
@@ -595,14 +686,37 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
         )
     };
     let lr = a.lr.unwrap_or(DEMO_LR);
-    let batch = a.batch_size.unwrap_or(32);
+    let batch = a.batch_size.unwrap_or(DEMO_BATCH);
     let widths = a.widths.clone().unwrap_or_else(|| DEMO_WIDTHS.to_vec());
     let warmup = a.warmup_epochs.unwrap_or(0);
-    let n_test = if a.quick { 16 } else { 200 };
-    let n_val = if a.quick { 8 } else { 64 };
+    let n_test = if a.quick { 16 } else { DEMO_N_TEST };
+    let n_val = if a.quick { 8 } else { DEMO_N_VAL };
+    let models = a
+        .models
+        .clone()
+        .unwrap_or_else(|| vec![DemoModel::Baseline, DemoModel::Ceod]);
+    let synth = ceod_core::synth::SynthConfig {
+        width: size,
+        height: size,
+        seed: a.seed,
+        defect_scale: a.defect_scale.unwrap_or(DEMO_DEFECT_SCALE),
+        defect_contrast: a.defect_contrast.unwrap_or(DEMO_DEFECT_CONTRAST),
+        decoy_correlation: a.decoy_correlation.unwrap_or(DEMO_DECOY_CORRELATION),
+        decoy_scale: a.decoy_scale.unwrap_or(DEMO_DECOY_SCALE),
+        decoy_contrast: a.decoy_contrast.unwrap_or(DEMO_DECOY_CONTRAST),
+        ..ceod_core::synth::SynthConfig::default()
+    };
+    synth
+        .validate()
+        .map_err(|e| UsageError(format!("demo data: {e}")))?;
+    let mut data: Option<DemoData> = None;
     let mut sink = default_sink();
     let mut results = Vec::new();
-    for (name, omega) in [("demo-baseline", 0.0), ("demo-ceod", a.omega)] {
+    for model in &models {
+        let (name, omega) = match model {
+            DemoModel::Baseline => ("demo-baseline", 0.0),
+            DemoModel::Ceod => ("demo-ceod", a.omega),
+        };
         let argv = [
             "ceod-train".to_string(),
             "train".into(),
@@ -643,24 +757,50 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
         if omega > 0.0 {
             cfg.warmup_epochs = warmup;
         }
-        cfg.data = DataSource::Synth {
-            n_train,
-            n_val,
-            n_test,
-            seed: a.seed,
+        let d = match data.take() {
+            Some(d) => d,
+            None => demo_data(&synth, [n_train, n_val, n_test], &cfg.preprocess)?,
+        };
+        cfg.data = DataSource::Experiment {
+            config: PathBuf::from("ceod-train demo"),
+            description: d.description.clone(),
         };
         eprintln!(
             "== training {name} (omega {omega}): {n_train} images {size}x{size}, {epochs} epochs, \
-             batch {batch}, lr {lr}, widths {widths:?}, run folder {}",
+             batch {batch}, lr {lr}, widths {widths:?}, defect scale {} contrast {}, decoy scale \
+             {} contrast {} correlation {}, run folder {}",
+            synth.defect_scale,
+            synth.defect_contrast,
+            synth.decoy_scale,
+            synth.decoy_contrast,
+            synth.decoy_correlation,
             cfg.run_dir.display()
         );
         // the demo reruns into the same folders by design: an earlier demo run is replaced
         clear_run(&cfg.run_dir)?;
-        let out = run_training(&cfg, false, None, sink.as_mut())?;
+        let out = run_training_on(&cfg, d.dataset.clone(), false, None, sink.as_mut())?;
         let device = crate::config::device_of(&a.device)?;
         let best = out.run_dir.join("best.safetensors");
         let (val, _) = eval_checkpoint(&best, &out.dataset.val, 32, &device)?;
         let (m, card) = eval_checkpoint(&best, &out.dataset.test, 32, &device)?;
+        let indep: Vec<Item> = d
+            .val_indep
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                Ok(Item {
+                    name: format!("val_indep_{i:04}"),
+                    path: None,
+                    sample: s.to_loaded(&card.preprocess)?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let (vi, _) = eval_checkpoint(&best, &indep, 32, &device)?;
+        eprintln!(
+            "   {name}: val accuracy {:?}, decoy-independent val accuracy {:?} energy inside {:?}",
+            val.accuracy, vi.accuracy, vi.energy_share
+        );
+        data = Some(d);
         let (net, _) = load_checkpoint(&best, &device)?;
         let n_show = if a.quick { 4 } else { 16 };
         let overlays = out.run_dir.join("overlays");
@@ -676,20 +816,20 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
             &device,
         )?;
         eprintln!("   overlays: {}", sheet.display());
-        results.push((name, omega, val, m, out.run_dir.clone(), sheet));
+        results.push((name, omega, val, vi, m, out.run_dir.clone(), sheet));
     }
     let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3}"));
     println!();
     println!(
         "Synthetic conveyor: validation split drawn like training (decoys go with the label), \
          test split with decoys independent of the label ({} test images)",
-        results.first().map_or(0, |r| r.3.n)
+        results.first().map_or(0, |r| r.4.n)
     );
     println!(
         "| model | omega | val accuracy | test accuracy | test AUROC | energy inside area of interest | pointing game | overlap distance |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    for (name, omega, val, m, _, _) in &results {
+    for (name, omega, val, _, m, _, _) in &results {
         println!(
             "| {name} | {omega} | {} | {} | {} | {} | {} | {} |",
             f(val.accuracy),
@@ -701,7 +841,7 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
         );
     }
     println!();
-    for (name, _, _, _, dir, sheet) in &results {
+    for (name, _, _, _, _, dir, sheet) in &results {
         println!(
             "{name}: run folder {}, overlays {}",
             dir.display(),
@@ -710,8 +850,9 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     }
     let report: Vec<serde_json::Value> = results
         .iter()
-        .map(|(name, omega, val, m, dir, sheet)| {
-            serde_json::json!({"model": name, "omega": omega, "val": val, "test": m, "run_dir": dir, "contact_sheet": sheet})
+        .map(|(name, omega, val, vi, m, dir, sheet)| {
+            serde_json::json!({"model": name, "omega": omega, "val": val,
+                "val_decoys_independent": vi, "test": m, "run_dir": dir, "contact_sheet": sheet})
         })
         .collect();
     write_json_atomic(&a.runs_dir.join("demo.json"), &report)?;
