@@ -8,8 +8,10 @@
 //! file it could not use in [`Dataset::skipped`] (nothing is dropped silently).
 
 pub mod aoi;
+pub mod decoy_mnist;
 pub mod casting;
 pub mod decoy;
+pub mod magnetic_tile;
 
 use std::path::{Path, PathBuf};
 
@@ -45,10 +47,18 @@ pub enum DataSpec {
         /// Test images.
         n_test: usize,
     },
+    /// Decoy MNIST (`mnist/`, Ross et al. 2017): a 4x4 corner patch whose grey level encodes
+    /// the label in training and validation and a random digit in test; the area of interest
+    /// is the image minus the corners ([`decoy_mnist`]; needs the `mnist` feature).
+    DecoyMnist(decoy_mnist::DecoyMnistSpec),
     /// The casting-impeller shortcut test (`casting-impeller/`): the impeller as the area of
     /// interest, derived from each image; a decoy on the background of the defective training
     /// images; test variants clean and decoy-on-good ([`casting`]).
     Casting(casting::CastingSpec),
+    /// The Magnetic Tile defects (`magnetic-tile/`), split by near-duplicate group; training
+    /// masks the defect masks or the derived tile region; test masks the defect masks
+    /// ([`magnetic_tile`]).
+    MagneticTile(magnetic_tile::MagneticTileSpec),
 }
 
 impl DataSpec {
@@ -60,7 +70,9 @@ impl DataSpec {
                 n_val,
                 n_test,
             } => format!("synthetic conveyor {n_train}/{n_val}/{n_test}"),
+            Self::DecoyMnist(m) => m.describe(),
             Self::Casting(c) => c.describe(),
+            Self::MagneticTile(t) => t.describe(),
         }
     }
 
@@ -97,7 +109,9 @@ pub fn build(
 ) -> anyhow::Result<ExperimentData> {
     let _ = root;
     let data = match spec {
+        DataSpec::DecoyMnist(m) => decoy_mnist::build(m, root, pre, seed)?,
         DataSpec::Casting(c) => casting::build(c, root, pre, seed)?,
+        DataSpec::MagneticTile(t) => magnetic_tile::build(t, root, pre, seed)?,
         DataSpec::Synth {
             n_train,
             n_val,
