@@ -443,6 +443,14 @@ fn invalid_configurations_are_rejected() {
             ..SynthConfig::default()
         },
         SynthConfig {
+            defect_scale: -1.0,
+            ..SynthConfig::default()
+        },
+        SynthConfig {
+            defect_scale: f32::INFINITY,
+            ..SynthConfig::default()
+        },
+        SynthConfig {
             test_decoys: TestDecoys::Independent { rate: 2.0 },
             ..SynthConfig::default()
         },
@@ -452,4 +460,85 @@ fn invalid_configurations_are_rejected() {
             "{cfg:?}"
         );
     }
+}
+
+/// The radius of a spot from its bounding box (`2 · (radius + 0.5)` on a side).
+fn spot_radius(m: &ceod_core::synth::Mark) -> f32 {
+    0.5 * (m.bbox[2] - m.bbox[0]) - 0.5
+}
+
+#[test]
+fn defect_scale_scales_defects_and_decoys() {
+    use ceod_core::synth::MarkKind;
+    let base = SynthConfig {
+        n: 24,
+        width: 96,
+        height: 96,
+        defect_rate: 1.0,
+        defect_contrast: 0.4,
+        ..SynthConfig::default()
+    };
+    // The darkening of a defect is the image minus the same image without it (contrast 0:
+    // the same random stream, so the same belt, product and noise).
+    let mut spots = 0;
+    for scale in [1.0f32, 2.5] {
+        let cfg = SynthConfig {
+            defect_scale: scale,
+            ..base.clone()
+        };
+        let with = generate(&cfg).unwrap();
+        let without = generate(&SynthConfig {
+            defect_contrast: 0.0,
+            ..cfg.clone()
+        })
+        .unwrap();
+        let unscaled = generate(&SynthConfig {
+            defect_scale: 1.0,
+            ..cfg.clone()
+        })
+        .unwrap();
+        for ((s, s0), s1) in with.iter().zip(&without).zip(&unscaled) {
+            let d = s.defect.unwrap();
+            if d.kind != MarkKind::Spot {
+                continue;
+            }
+            spots += 1;
+            // the shape is drawn before the position: the same spot, `scale` times larger
+            let r = spot_radius(&d);
+            assert!((r / spot_radius(&s1.defect.unwrap()) - scale).abs() < 1e-4);
+            // a disc of radius r with a one-pixel linear edge darkens pi (r^2 + 1/12) pixels
+            // by the contrast in total (integral of the edge profile)
+            let sum: f32 = s0.image.iter().zip(&s.image).map(|(a, b)| a - b).sum();
+            let expect = 0.4 * std::f32::consts::PI * (r * r + 1.0 / 12.0);
+            assert!(
+                (sum / expect - 1.0).abs() < 0.03,
+                "scale {scale}: radius {r}, darkening {sum} vs {expect}"
+            );
+        }
+    }
+    assert!(spots >= 10, "{spots} spot defects");
+    // decoys scale with the defects: good parts only, every one with a decoy
+    let decoys = |scale: f32| {
+        generate(&SynthConfig {
+            split: Split::Test,
+            test_decoys: TestDecoys::GoodOnly { rate: 1.0 },
+            defect_rate: 0.0,
+            decoy_scale: 1.0,
+            defect_scale: scale,
+            ..base.clone()
+        })
+        .unwrap()
+    };
+    let (small, large) = (decoys(1.0), decoys(1.5));
+    let mut n = 0;
+    for (a, b) in small.iter().zip(&large) {
+        if let (Some(a), Some(b)) = (a.decoy, b.decoy)
+            && a.kind == MarkKind::Spot
+        {
+            n += 1;
+            assert_eq!(b.kind, MarkKind::Spot);
+            assert!((spot_radius(&b) / spot_radius(&a) - 1.5).abs() < 1e-4);
+        }
+    }
+    assert!(n >= 5, "{n} spot decoys");
 }
