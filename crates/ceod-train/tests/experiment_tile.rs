@@ -279,3 +279,68 @@ fn write_tile_figures() {
         );
     }
 }
+
+/// Per-image scores of `eval`'s own path (the experiment's test split of one seed, evaluated
+/// with `ceod_train::evaluate::evaluate`), for comparing with `ceod-infer` on the same images:
+/// `CEOD_TILE_MODEL=runs/magnetic-tile/<arm>-s0/best.safetensors CEOD_TILE_SCORES=out.csv
+/// cargo test -p ceod-train --test experiment_tile write_eval_scores -- --ignored`
+/// (`CEOD_TILE_SEED`, default 0; `CEOD_TILE_SETTING`, default `defect-mask`).
+#[test]
+#[ignore = "needs a trained model; run with CEOD_TILE_MODEL and CEOD_TILE_SCORES"]
+fn write_eval_scores() {
+    let Some(root) = tile_root() else { return };
+    let (Some(model), Some(out)) = (
+        std::env::var_os("CEOD_TILE_MODEL").map(PathBuf::from),
+        std::env::var_os("CEOD_TILE_SCORES").map(PathBuf::from),
+    ) else {
+        println!("SKIPPED: set CEOD_TILE_MODEL and CEOD_TILE_SCORES");
+        return;
+    };
+    let seed: u64 = std::env::var("CEOD_TILE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let setting = match std::env::var("CEOD_TILE_SETTING").as_deref() {
+        Ok("tile-region") => TileSetting::TileRegion,
+        _ => TileSetting::DefectMask,
+    };
+    let device = candle_core::Device::Cpu;
+    let (net, card) = ceod_core::load_checkpoint(&model, &device).unwrap();
+    let spec = DataSpec::MagneticTile(MagneticTileSpec {
+        setting,
+        ..MagneticTileSpec::default()
+    });
+    // the card's preprocessing: size, and the training split's statistics folded in
+    let data = build(&spec, &root, &card.preprocess, seed).unwrap();
+    let (metrics, results) = ceod_train::evaluate::evaluate(
+        &net,
+        &data.dataset.test,
+        32,
+        &ceod_core::CeodOptions::default(),
+        card.threshold as f32,
+        &device,
+    )
+    .unwrap();
+    let mut csv = String::from("path,label,score,decision\n");
+    for (it, r) in data.dataset.test.iter().zip(&results) {
+        let decision = if r.score >= card.threshold as f32 {
+            "defect"
+        } else {
+            "good"
+        };
+        csv.push_str(&format!(
+            "{},{},{},{decision}\n",
+            it.path.as_ref().unwrap().display(),
+            r.label,
+            r.score
+        ));
+    }
+    std::fs::write(&out, csv).unwrap();
+    println!(
+        "{} test images, accuracy {:.4}, AUROC {:.4}: {}",
+        results.len(),
+        metrics.accuracy.unwrap_or(f64::NAN),
+        metrics.auroc.unwrap_or(f64::NAN),
+        out.display()
+    );
+}

@@ -281,7 +281,8 @@ pub fn subset_by_group(rows: Vec<TileRow>, n: usize, seed: u64) -> Vec<TileRow> 
         g.0 |= r.defect;
         g.1 += 1;
     }
-    let (mut with, mut without): (Vec<(&str, usize)>, Vec<(&str, usize)>) = (vec![], vec![]);
+    let mut with: Vec<(&str, usize)> = Vec::new();
+    let mut without: Vec<(&str, usize)> = Vec::new();
     for (g, (d, k)) in groups {
         if d {
             with.push((g, k))
