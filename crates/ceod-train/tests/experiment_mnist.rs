@@ -1,6 +1,7 @@
 //! Decoy MNIST on the real MNIST files (skipped with a message when they are absent): the patch
 //! rules checked pixel by pixel against the raw digits, the mask, and a short 10-class training.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(not(feature = "mnist"), allow(dead_code, unused_imports))]
 
 use std::path::PathBuf;
 
@@ -78,6 +79,7 @@ fn patch_of(data: &[f32], raw: &[u8]) -> Option<(Corner, f32)> {
     Some((corner, v))
 }
 
+#[cfg(feature = "mnist")]
 #[test]
 fn decoys_follow_the_rules_of_ross_et_al() {
     let Some(root) = data_root() else { return };
@@ -188,6 +190,7 @@ fn decoys_follow_the_rules_of_ross_et_al() {
     assert!(err.contains("28x28"), "{err}");
 }
 
+#[cfg(feature = "mnist")]
 #[test]
 fn ten_classes_train_on_decoy_mnist() {
     let Some(root) = data_root() else { return };
@@ -235,4 +238,15 @@ fn ten_classes_train_on_decoy_mnist() {
     assert_eq!(val.n_with_mask, 50);
     assert!(val.accuracy.is_some() && val.auroc.is_some() && val.hot_share.is_some());
     assert!(out.history[0].train_overlap > 0.0);
+}
+
+#[cfg(not(feature = "mnist"))]
+#[test]
+fn without_the_mnist_feature_the_kind_is_a_clear_error() {
+    let root = std::env::temp_dir();
+    let err = build(&spec(true), &root, &pre(), 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`mnist` feature"), "{err}");
+    assert!(read_mnist(&root).is_err());
 }
