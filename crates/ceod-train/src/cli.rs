@@ -438,13 +438,13 @@ pub struct DemoArgs {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Epochs of each model (default 28, quick 1).
+    /// Epochs of each model (default 40, quick 1).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Training images (default 256, quick 24).
+    /// Training images (default 512, quick 24).
     #[arg(long)]
     pub n_train: Option<usize>,
-    /// Image size in pixels, square (default 48, quick 32).
+    /// Image size in pixels, square (default 64, quick 32).
     #[arg(long)]
     pub size: Option<u32>,
     /// Weight of the overlap term of the CEOD model.
@@ -453,7 +453,7 @@ pub struct DemoArgs {
     /// Base learning rate of both models (AdamW, cosine schedule; default 3e-3).
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Batch size (default 32).
+    /// Batch size (default 16).
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Output channels of the conv blocks, comma separated, pools after all but the last
@@ -463,20 +463,21 @@ pub struct DemoArgs {
     /// Epochs of the CEOD model at omega 0 before the overlap term is switched on (default 0).
     #[arg(long)]
     pub warmup_epochs: Option<usize>,
-    /// Size of a defect relative to the generator's base size (default DEMO_DEFECT_SCALE).
+    /// Size of a defect relative to the generator's base size (default 2.25: about 2–3 pixels of spot radius at 64 pixels).
     #[arg(long)]
     pub defect_scale: Option<f32>,
-    /// How much a defect darkens the product, grey levels in [0, 1] (default DEMO_DEFECT_CONTRAST).
+    /// How much a defect darkens the product, grey levels in [0, 1] (default 0.25).
     #[arg(long)]
     pub defect_contrast: Option<f32>,
-    /// Size of a decoy relative to a defect (default DEMO_DECOY_SCALE).
+    /// Size of a decoy relative to a defect (default 1: the same marks).
     #[arg(long)]
     pub decoy_scale: Option<f32>,
-    /// How much a decoy darkens the belt, grey levels in [0, 1] (default DEMO_DECOY_CONTRAST).
+    /// How much a decoy darkens the belt, grey levels in [0, 1] (default 0.25, as the defects).
     #[arg(long)]
     pub decoy_contrast: Option<f32>,
     /// Share of defective training/validation images with a decoy (good ones: 1 minus it;
-    /// default 0.95). 0.5 removes the shortcut: a check that the defects alone are learnable.
+    /// default 1: every defective part has one where it fits). 0.5 removes the shortcut: a check that
+    /// the defects alone are learnable.
     #[arg(long)]
     pub decoy_correlation: Option<f64>,
     /// Which models to train, comma separated (default baseline,ceod).

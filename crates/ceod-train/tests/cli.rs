@@ -490,6 +490,56 @@ fn demo_quick() {
             .is_file()
     );
     assert!(d.join("runs/demo-baseline/best.safetensors").is_file());
+    // the decoy-independent validation split (8 images in quick mode) beside the others
+    assert_eq!(summary[1]["val_decoys_independent"]["n"], 8);
+    assert_eq!(summary[1]["test"]["n"], 16);
+
+    // one model, other synthetic settings, recorded in the run's config
+    let out = run(
+        &[
+            "demo",
+            "--quick",
+            "--runs-dir",
+            "one",
+            "--models",
+            "ceod",
+            "--defect-scale",
+            "2",
+            "--decoy-correlation",
+            "0.5",
+        ],
+        d,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("one/demo.json")).unwrap()).unwrap();
+    assert_eq!(summary.as_array().unwrap().len(), 1);
+    assert_eq!(summary[0]["model"], "demo-ceod");
+    assert!(!d.join("one/demo-baseline").exists());
+    let config = std::fs::read_to_string(d.join("one/demo-ceod/config.json")).unwrap();
+    assert!(
+        config.contains("defect scale 2") && config.contains("correlation 0.5"),
+        "{config}"
+    );
+    // settings the generator refuses are usage errors
+    let out = run(
+        &[
+            "demo",
+            "--quick",
+            "--runs-dir",
+            "bad",
+            "--defect-scale",
+            "0",
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("defect_scale"));
 }
 
 #[test]
