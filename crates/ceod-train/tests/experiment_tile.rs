@@ -205,8 +205,9 @@ fn tile_region_keeps_every_defect_mask() {
     assert!(below.is_empty(), "below 0.99: {below:?}");
 }
 
-/// Example figures: the image, its derived tile region (outside tinted blue) and its defect
-/// mask (red), side by side.
+/// Example figures: the image; the tile region by Otsu's bright side, by half the median, and
+/// by the final rule (`tile_rule`: a quarter of the median), outside tinted blue; the defect
+/// mask (red); side by side.
 #[test]
 #[ignore = "writes figures; run with CEOD_TILE_FIGURES=DIR"]
 fn write_tile_figures() {
@@ -235,28 +236,51 @@ fn write_tile_figures() {
         }
         let img = decode(&path).unwrap().to_luma8();
         let (w, h) = img.dimensions();
-        let (tile, st) =
+        // the rules compared: Otsu's bright side (holes filled), half the median (hull and
+        // margin as the final rule), and the final rule (a quarter of the median)
+        let otsu = AoiRule {
+            polarity: ceod_train::experiment::data::aoi::Polarity::Bright,
+            closing_radius: 2,
+            ..AoiRule::default()
+        };
+        let half = AoiRule {
+            level: ceod_train::experiment::data::aoi::AoiLevel::MedianFraction(0.5),
+            ..tile_rule()
+        };
+        let rules = [otsu, half, tile_rule()];
+        let tiles: Vec<Mask> = rules
+            .iter()
+            .map(|r| {
+                let (m, _) = derive_aoi_detailed(img.as_raw(), w as usize, h as usize, r).unwrap();
+                m
+            })
+            .collect();
+        let (_, st) =
             derive_aoi_detailed(img.as_raw(), w as usize, h as usize, &tile_rule()).unwrap();
         let mask = Mask::load_for_image(path.with_extension("png"), &path, (w, h)).unwrap();
         let gap = 6;
-        let mut sheet = RgbImage::from_pixel(3 * w + 2 * gap, h, Rgb([255, 255, 255]));
+        let panels = 2 + tiles.len() as u32;
+        let mut sheet =
+            RgbImage::from_pixel(panels * w + (panels - 1) * gap, h, Rgb([255, 255, 255]));
         for y in 0..h {
             for x in 0..w {
                 let g = img.get_pixel(x, y)[0];
                 let p = (y * w + x) as usize;
                 sheet.put_pixel(x, y, Rgb([g, g, g]));
-                let t = if tile.data()[p] == 1 {
-                    Rgb([g, g, g])
-                } else {
-                    Rgb([g / 3, g / 3, 120 + g / 2])
-                };
-                sheet.put_pixel(w + gap + x, y, t);
+                for (k, tile) in tiles.iter().enumerate() {
+                    let t = if tile.data()[p] == 1 {
+                        Rgb([g, g, g])
+                    } else {
+                        Rgb([g / 3, g / 3, 120 + g / 2])
+                    };
+                    sheet.put_pixel((k as u32 + 1) * (w + gap) + x, y, t);
+                }
                 let m = if mask.data()[p] == 1 {
                     Rgb([255, g / 3, g / 3])
                 } else {
                     Rgb([g, g, g])
                 };
-                sheet.put_pixel(2 * (w + gap) + x, y, m);
+                sheet.put_pixel((panels - 1) * (w + gap) + x, y, m);
             }
         }
         let name = Path::new(rel)
