@@ -11,6 +11,9 @@ use ceod_train::config::UsageError;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
+    // glibc's default mmap threshold returns every large tensor buffer to the OS and faults it
+    // back in on the next step; raised thresholds keep them (docs/PERFORMANCE.md, allocator)
+    let _ = ceod_core::cpu::tune_allocator();
     let command = Cli::command();
     let matches = command.clone().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
