@@ -213,6 +213,10 @@ pub struct CircleFit {
     pub keep: f64,
     /// Pixels added to the fitted radius, at the image's size (2).
     pub pad: f64,
+    /// The centre is searched in the middle share of each side (0.5): the dataset frames
+    /// each part near the image's centre, and the window keeps the search (and its cost) off
+    /// the corners.
+    pub centre_window: f64,
 }
 
 impl Default for CircleFit {
@@ -224,6 +228,7 @@ impl Default for CircleFit {
             edge_quantile: 0.85,
             keep: 0.5,
             pad: 2.0,
+            centre_window: 0.5,
         }
     }
 }
@@ -279,7 +284,9 @@ pub fn fit_circle(grey: &GrayImage, fit: &CircleFit) -> anyhow::Result<Circle> {
         && fit.min_radius <= fit.max_radius
         && (0.0..1.0).contains(&fit.edge_quantile)
         && (0.0..=1.0).contains(&fit.keep)
-        && fit.pad.is_finite();
+        && fit.pad.is_finite()
+        && fit.centre_window > 0.0
+        && fit.centre_window <= 1.0;
     if !valid {
         bail!("invalid circle-fit options {fit:?}");
     }
@@ -313,8 +320,19 @@ pub fn fit_circle(grey: &GrayImage, fit: &CircleFit) -> anyhow::Result<Circle> {
     let k = ((fit.edge_quantile * (mags.len() - 1) as f64) as usize).min(mags.len() - 1);
     let (_, level, _) = mags.select_nth_unstable_by(k, f32::total_cmp);
     let level = level.max(1e-3);
+    // centres are searched in the middle `centre_window` of each side
+    let span = |n: usize| {
+        let lo = ((1.0 - fit.centre_window) / 2.0 * n as f64).floor() as usize;
+        let hi = (((1.0 + fit.centre_window) / 2.0 * n as f64).ceil() as usize).min(n);
+        (lo, hi.max(lo + 3).min(n))
+    };
+    let ((x0, x1), (y0, y1)) = (span(w), span(h));
+    let (ww, wh) = (x1 - x0, y1 - y0);
+    if ww < 3 || wh < 3 {
+        bail!("the centre window of a {w0}x{h0} image is too small");
+    }
     let nr = r_hi - r_lo + 1;
-    let mut acc = vec![0u32; nr * w * h];
+    let mut acc = vec![0u32; nr * ww * wh];
     let mut edges = 0usize;
     for (i, &(gx, gy, m)) in grads.iter().enumerate() {
         if m < level {
@@ -325,10 +343,10 @@ pub fn fit_circle(grey: &GrayImage, fit: &CircleFit) -> anyhow::Result<Circle> {
         let (ux, uy) = (f64::from(gx / m), f64::from(gy / m));
         for (ri, r) in (r_lo..=r_hi).enumerate() {
             for s in [-1.0, 1.0] {
-                let cx = px + s * r as f64 * ux;
-                let cy = py + s * r as f64 * uy;
-                if cx >= 0.0 && cy >= 0.0 && (cx as usize) < w && (cy as usize) < h {
-                    acc[ri * w * h + cy as usize * w + cx as usize] += 1;
+                let cx = px + s * r as f64 * ux - x0 as f64;
+                let cy = py + s * r as f64 * uy - y0 as f64;
+                if cx >= 0.0 && cy >= 0.0 && (cx as usize) < ww && (cy as usize) < wh {
+                    acc[ri * ww * wh + cy as usize * ww + cx as usize] += 1;
                 }
             }
         }
@@ -338,24 +356,24 @@ pub fn fit_circle(grey: &GrayImage, fit: &CircleFit) -> anyhow::Result<Circle> {
     }
     // best centre per radius (3 × 3 sums, separable), score = votes / circumference
     let mut best: Vec<(f64, usize, usize)> = Vec::with_capacity(nr);
-    let mut rows = vec![0u32; w * h];
-    for (ri, plane) in acc.chunks_exact(w * h).enumerate() {
-        for (out, row) in rows.chunks_exact_mut(w).zip(plane.chunks_exact(w)) {
-            for x in 1..w - 1 {
+    let mut rows = vec![0u32; ww * wh];
+    for (ri, plane) in acc.chunks_exact(ww * wh).enumerate() {
+        for (out, row) in rows.chunks_exact_mut(ww).zip(plane.chunks_exact(ww)) {
+            for x in 1..ww - 1 {
                 out[x] = row[x - 1] + row[x] + row[x + 1];
             }
         }
         let mut top = (0u32, 0usize, 0usize);
-        for y in 1..h - 1 {
+        for y in 1..wh - 1 {
             let (a, b, c) = (
-                &rows[(y - 1) * w..y * w],
-                &rows[y * w..(y + 1) * w],
-                &rows[(y + 1) * w..(y + 2) * w],
+                &rows[(y - 1) * ww..y * ww],
+                &rows[y * ww..(y + 1) * ww],
+                &rows[(y + 1) * ww..(y + 2) * ww],
             );
-            for x in 1..w - 1 {
+            for x in 1..ww - 1 {
                 let v = a[x] + b[x] + c[x];
                 if v > top.0 {
-                    top = (v, x, y);
+                    top = (v, x + x0, y + y0);
                 }
             }
         }
