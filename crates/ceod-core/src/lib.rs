@@ -61,7 +61,7 @@ pub use checkpoint::{
 pub use device::{DeviceSpec, device};
 pub use error::{CheckpointError, CoreError};
 pub use loss::{
-    BceOptions, CeodInput, CeodOptions, CeodOutput, CeodParts, Coefficient, OverlapMode,
+    BceOptions, BinaryCam, CeodInput, CeodOptions, CeodOutput, CeodParts, Coefficient, OverlapMode,
     OverlapSamples, RegionKind, Targets, bce_with_logits, ceod_loss, cross_entropy,
     exact_overlap_distance, soft_overlap_distance,
 };

@@ -137,6 +137,16 @@ pub enum OverlapOnArg {
     Positives,
 }
 
+/// The map of a good sample that the overlap term constrains, binary models (`--binary-cam`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BinaryCamArg {
+    /// The CAM of the single (defect) logit for every sample, as in the paper.
+    Logit,
+    /// Good samples: the CAM of the negated logit (their evidence for "good"), so a cue outside
+    /// the area of interest cannot be read as negative evidence either.
+    TrueClass,
+}
+
 /// The polygon drawn around the hot pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutlineArg {
@@ -253,6 +263,12 @@ pub struct TrainArgs {
     /// needs `all`).
     #[arg(long, value_enum, default_value_t = OverlapOnArg::All)]
     pub overlap_on: OverlapOnArg,
+    /// Binary models: which map of a good sample the overlap term constrains — the logit's CAM
+    /// (the paper), or the CAM of the negated logit (`true-class`: the evidence for "good" must
+    /// lie inside the area of interest too). Ignored by multi-class models, which always use the
+    /// true class.
+    #[arg(long, value_enum, default_value_t = BinaryCamArg::Logit)]
+    pub binary_cam: BinaryCamArg,
     /// Weight of the positive class in the BCE.
     #[arg(long)]
     pub pos_weight: Option<f64>,
@@ -483,6 +499,9 @@ pub struct DemoArgs {
     /// Which models to train, comma separated (default baseline,ceod).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub models: Option<Vec<DemoModel>>,
+    /// Which map of a good part CEOD constrains (see `train --binary-cam`).
+    #[arg(long, value_enum, default_value_t = BinaryCamArg::Logit)]
+    pub binary_cam: BinaryCamArg,
     /// Device: cpu, cuda:N, metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,

@@ -769,6 +769,10 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
         if omega > 0.0 {
             cfg.warmup_epochs = warmup;
         }
+        cfg.loss.binary_cam = match a.binary_cam {
+            crate::cli::BinaryCamArg::Logit => ceod_core::BinaryCam::Logit,
+            crate::cli::BinaryCamArg::TrueClass => ceod_core::BinaryCam::TrueClass,
+        };
         let d = match data.take() {
             Some(d) => d,
             None => demo_data(&synth, [n_train, n_val, n_test], &cfg.preprocess)?,

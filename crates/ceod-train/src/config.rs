@@ -4,15 +4,15 @@
 use std::path::{Path, PathBuf};
 
 use ceod_core::{
-    CeodOptions, Coefficient, ModelConfig, OverlapMode, OverlapSamples, Preprocess, RegionKind,
-    Resize,
+    BinaryCam, CeodOptions, Coefficient, ModelConfig, OverlapMode, OverlapSamples, Preprocess,
+    RegionKind, Resize,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::adamw::AdamWParams;
 use crate::cli::{
-    CoefficientArg, DataArgs, InputArgs, ModeArg, OutlineArg, OverlapOnArg, ScheduleArg,
-    SelectMetric, TrainArgs,
+    BinaryCamArg, CoefficientArg, DataArgs, InputArgs, ModeArg, OutlineArg, OverlapOnArg,
+    ScheduleArg, SelectMetric, TrainArgs,
 };
 use crate::schedule::LrSchedule;
 
@@ -298,6 +298,10 @@ impl TrainConfig {
             samples: match a.overlap_on {
                 OverlapOnArg::All => OverlapSamples::All,
                 OverlapOnArg::Positives => OverlapSamples::PositivesOnly,
+            },
+            binary_cam: match a.binary_cam {
+                BinaryCamArg::Logit => BinaryCam::Logit,
+                BinaryCamArg::TrueClass => BinaryCam::TrueClass,
             },
             ..CeodOptions::default()
         };

@@ -35,11 +35,13 @@ impl<M: CamModel + ?Sized> CamModel for ConstantAlpha<'_, M> {
 }
 
 /// The normalised CAM of each sample's class, `B × height × width`, differentiable in
-/// `features` (not in the head's weights).
+/// `features` (not in the head's weights). With `signs` (one `±1` per sample, binary models'
+/// [`BinaryCam::TrueClass`](super::options::BinaryCam)), the map is `ReLU(s_i · sum_k alpha_k A_k)`.
 pub(crate) fn training_cam<M: CamModel + ?Sized>(
     model: &M,
     features: &Tensor,
     classes: &[usize],
+    signs: Option<&[f64]>,
     size: (usize, usize),
     norm_eps: f64,
 ) -> Result<Tensor, CoreError> {
@@ -53,5 +55,21 @@ pub(crate) fn training_cam<M: CamModel + ?Sized>(
     };
     let target = Target::Classes(classes.to_vec());
     let cam = train_cam(&ConstantAlpha(model), features, &target, &opts)?;
-    Ok(cam_to_image(&cam.raw, size, &normalise)?)
+    let raw = match (signs, &cam.alpha) {
+        (Some(signs), Some(alpha)) if signs.iter().any(|&s| s < 0.0) => {
+            let (b, k) = alpha.dims2()?;
+            let sign = Tensor::from_vec(signs.to_vec(), (b, 1), alpha.device())?
+                .to_dtype(alpha.dtype())?;
+            // alpha is a constant; the signed weighted sum stays in the graph of `features`
+            let w = alpha.broadcast_mul(&sign)?.detach().reshape((b, k, 1, 1))?;
+            features.broadcast_mul(&w)?.sum(1)?.relu()?
+        }
+        (Some(signs), None) if signs.iter().any(|&s| s < 0.0) => {
+            return Err(CoreError::InvalidInput(
+                "the true-class CAM of a binary model needs per-channel CAM weights".into(),
+            ));
+        }
+        _ => cam.raw,
+    };
+    Ok(cam_to_image(&raw, size, &normalise)?)
 }

@@ -6,7 +6,7 @@ use ceod_gradcam::CamModel;
 use super::bce::{bce_with_logits, cross_entropy};
 use super::cam::training_cam;
 use super::exact::exact_overlap_distance;
-use super::options::{CeodOptions, Coefficient, OverlapMode, OverlapSamples};
+use super::options::{BinaryCam, CeodOptions, Coefficient, OverlapMode, OverlapSamples};
 use super::soft::soft_overlap_distance;
 use crate::error::CoreError;
 
@@ -201,10 +201,20 @@ pub fn ceod_loss<M: CamModel + ?Sized>(
     } else {
         features.clone()
     };
+    let signs: Option<Vec<f64>> = match (&input.targets, options.binary_cam) {
+        (Targets::Binary(_), BinaryCam::TrueClass) => Some(
+            positive
+                .iter()
+                .map(|&p| if p { 1.0 } else { -1.0 })
+                .collect(),
+        ),
+        _ => None,
+    };
     let cam = training_cam(
         model,
         &cam_features,
         &classes,
+        signs.as_deref(),
         (height, width),
         options.norm_eps,
     )?;

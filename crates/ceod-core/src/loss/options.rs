@@ -66,6 +66,25 @@ pub enum OverlapSamples {
     PositivesOnly,
 }
 
+/// Which map of a binary (one-logit) model the overlap term constrains.
+///
+/// A binary model's decision is `sum_ij (sum_k alpha_k A_kij) + b`: evidence for "defect" where
+/// the map is positive, for "good" where it is negative. Grad-CAM's ReLU keeps only the positive
+/// part, so with [`BinaryCam::Logit`] a model can still read a cue outside the area of interest
+/// as negative evidence (the clean belt pushing the logit down) without any hot pixel there.
+/// [`BinaryCam::TrueClass`] closes that route: a good sample's map is the CAM of the negated
+/// logit, `ReLU(−sum_k alpha_k A_k)`, the evidence for its own class, as multi-class models use
+/// the CAM of the true class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BinaryCam {
+    /// The CAM of the single logit for every sample (the paper and the PyTorch reference).
+    #[default]
+    Logit,
+    /// The CAM of the logit for defective samples and of the negated logit for good ones.
+    TrueClass,
+}
+
 /// The polygon `A_d` drawn around the hot pixels for the exact term.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -111,6 +130,8 @@ pub struct CeodOptions {
     pub region: RegionKind,
     /// Options of the binary cross-entropy (no `pos_weight`).
     pub bce: BceOptions,
+    /// Binary models: the map of a good sample (the logit's CAM, as the paper).
+    pub binary_cam: BinaryCam,
     /// In `soft` mode, still compute the exact distances for the report when the `overlap`
     /// feature is on (true). They cost geometry time but no gradient.
     pub report_exact: bool,
@@ -129,6 +150,7 @@ impl Default for CeodOptions {
             samples: OverlapSamples::default(),
             region: RegionKind::default(),
             bce: BceOptions::default(),
+            binary_cam: BinaryCam::default(),
             report_exact: true,
         }
     }
