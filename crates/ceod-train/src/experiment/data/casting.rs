@@ -275,6 +275,20 @@ impl Circle {
 /// `2πr`. The result is the largest radius whose best score is at least `keep` times the
 /// overall best (see [`CircleFit::keep`]), scaled back to the image's pixels.
 ///
+/// ```
+/// use ceod_train::experiment::data::casting::{CircleFit, fit_circle};
+/// use image::{GrayImage, Luma};
+///
+/// // a light disc of radius 120 centred at (150, 150) on a darker table
+/// let img = GrayImage::from_fn(300, 300, |x, y| {
+///     let d = (x as f64 + 0.5 - 150.0).hypot(y as f64 + 0.5 - 150.0);
+///     Luma([if d <= 120.0 { 200 } else { 120 }])
+/// });
+/// let c = fit_circle(&img, &CircleFit::default())?;
+/// assert!((c.r - 120.0).abs() <= 3.0 && (c.cx - 150.0).abs() <= 3.0, "{c:?}");
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+///
 /// # Errors
 /// Options out of range, an image too small for the radius range, no edge.
 pub fn fit_circle(grey: &GrayImage, fit: &CircleFit) -> anyhow::Result<Circle> {
