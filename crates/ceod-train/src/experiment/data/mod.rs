@@ -8,9 +8,9 @@
 //! file it could not use in [`Dataset::skipped`] (nothing is dropped silently).
 
 pub mod aoi;
-pub mod decoy_mnist;
 pub mod casting;
 pub mod decoy;
+pub mod decoy_mnist;
 pub mod magnetic_tile;
 
 use std::path::{Path, PathBuf};
