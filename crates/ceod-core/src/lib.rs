@@ -65,6 +65,6 @@ pub use loss::{
     OverlapSamples, RegionKind, Targets, bce_with_logits, ceod_loss, cross_entropy,
     exact_overlap_distance, soft_overlap_distance,
 };
-pub use model::{CeodNet, ModelConfig};
+pub use model::{CeodNet, ModelConfig, WeightInit};
 pub use pool::{max_pool, max_pool_tensor_ops};
 pub use predict::{Predictions, predict};

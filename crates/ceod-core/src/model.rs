@@ -123,6 +123,20 @@ impl ModelConfig {
     }
 }
 
+/// How [`CeodNet::seeded_with`] initialises the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeightInit {
+    /// PyTorch's default for `Conv2d`/`Linear`: weights and biases uniform in `±1/sqrt(fan_in)`
+    /// (what the fixtures use). Each conv + ReLU block then shrinks the signal's second moment
+    /// about six-fold, so a deep stack starts with a nearly constant output.
+    #[default]
+    PyTorchDefault,
+    /// Kaiming (He) uniform for the convolutions, `±sqrt(6/fan_in)`, which keeps the second
+    /// moment through conv + ReLU; the linear head as PyTorch's default; every bias zero.
+    KaimingUniform,
+}
+
 /// The CEOD network: conv blocks, global average pool, linear; see [`ModelConfig`].
 ///
 /// Its tensors are named `conv1.weight`, `conv1.bias`, …, `fc.weight`, `fc.bias` in PyTorch
@@ -182,13 +196,39 @@ impl CeodNet {
     /// `all_vars()` to an optimiser).
     ///
     /// The init is PyTorch's default for `Conv2d`/`Linear`: every weight and bias uniform in
-    /// `±1/sqrt(fan_in)`, drawn from a SplitMix64 generator in parameter order.
+    /// `±1/sqrt(fan_in)`, drawn from a SplitMix64 generator in parameter order
+    /// ([`WeightInit::PyTorchDefault`]; [`CeodNet::seeded_with`] for the other).
     ///
     /// # Errors
     /// An invalid config or a tensor error.
     pub fn seeded(
         config: &ModelConfig,
         seed: u64,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<(Self, VarMap), CoreError> {
+        Self::seeded_with(config, seed, WeightInit::PyTorchDefault, dtype, device)
+    }
+
+    /// [`CeodNet::seeded`] with a choice of initialisation.
+    ///
+    /// ```
+    /// use candle_core::{DType, Device};
+    /// use ceod_core::{CeodNet, ModelConfig, WeightInit};
+    ///
+    /// let cfg = ModelConfig::ceodnet_s();
+    /// let (net, _vm) = CeodNet::seeded_with(&cfg, 0, WeightInit::KaimingUniform, DType::F32, &Device::Cpu)?;
+    /// let b = net.named_tensors()[1].1.abs()?.sum_all()?.to_scalar::<f32>()?;
+    /// assert_eq!(b, 0.0); // conv1.bias starts at zero
+    /// # Ok::<(), ceod_core::CoreError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// An invalid config or a tensor error.
+    pub fn seeded_with(
+        config: &ModelConfig,
+        seed: u64,
+        init: WeightInit,
         dtype: DType,
         device: &Device,
     ) -> Result<(Self, VarMap), CoreError> {
@@ -206,8 +246,17 @@ impl CeodNet {
                 if name.ends_with(".weight") {
                     fan_in = shape[1..].iter().product();
                 }
-                let bound = 1.0 / (fan_in as f64).sqrt();
                 let n: usize = shape.iter().product();
+                let default_bound = 1.0 / (fan_in as f64).sqrt();
+                let bound = match init {
+                    WeightInit::PyTorchDefault => default_bound,
+                    WeightInit::KaimingUniform if name.ends_with(".bias") => 0.0,
+                    // He et al.: Var = 2 / fan_in keeps the second moment through conv + ReLU
+                    WeightInit::KaimingUniform if name.starts_with("conv") => {
+                        (6.0 / fan_in as f64).sqrt()
+                    }
+                    WeightInit::KaimingUniform => default_bound,
+                };
                 let values: Vec<f64> = (0..n)
                     .map(|_| (2.0 * rng.next_f64() - 1.0) * bound)
                     .collect();

@@ -137,6 +137,15 @@ pub enum OverlapOnArg {
     Positives,
 }
 
+/// Weight initialisation (`--init`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitArg {
+    /// PyTorch's default for `Conv2d` / `Linear`.
+    Pytorch,
+    /// Kaiming (He) uniform convolutions, zero biases.
+    Kaiming,
+}
+
 /// The map of a good sample that the overlap term constrains, binary models (`--binary-cam`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BinaryCamArg {
@@ -284,6 +293,11 @@ pub struct TrainArgs {
     /// The validation metric that picks `best`.
     #[arg(long, value_enum, default_value_t = SelectMetric::Auroc)]
     pub select: SelectMetric,
+    /// Weight initialisation: PyTorch's default (`±1/sqrt(fan_in)`, as the fixtures), or Kaiming
+    /// uniform for the convolutions with zero biases (keeps the signal through conv + ReLU; a
+    /// deep stack trained from scratch leaves the constant prediction sooner).
+    #[arg(long, value_enum, default_value_t = InitArg::Pytorch)]
+    pub init: InitArg,
     /// Device: cpu, cuda:N, metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,

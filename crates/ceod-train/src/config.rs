@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 
 use ceod_core::{
     BinaryCam, CeodOptions, Coefficient, ModelConfig, OverlapMode, OverlapSamples, Preprocess,
-    RegionKind, Resize,
+    RegionKind, Resize, WeightInit,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::adamw::AdamWParams;
 use crate::cli::{
-    BinaryCamArg, CoefficientArg, DataArgs, InputArgs, ModeArg, OutlineArg, OverlapOnArg,
+    BinaryCamArg, CoefficientArg, DataArgs, InitArg, InputArgs, ModeArg, OutlineArg, OverlapOnArg,
     ScheduleArg, SelectMetric, TrainArgs,
 };
 use crate::schedule::LrSchedule;
@@ -247,6 +247,9 @@ pub struct TrainConfig {
     pub val_fraction: f64,
     /// The validation metric that picks `best`.
     pub select: SelectMetric,
+    /// How the weights are initialised (PyTorch's default unless `--init` says otherwise).
+    #[serde(default)]
+    pub init: WeightInit,
     /// The device (`cpu`, `cuda:N`, `metal`).
     pub device: String,
     /// Whether the normalisation is still to be computed from the training split (it is then
@@ -329,6 +332,10 @@ impl TrainConfig {
             flip_v: a.flip_v,
             val_fraction: a.val_fraction,
             select: a.select,
+            init: match a.init {
+                InitArg::Pytorch => WeightInit::PyTorchDefault,
+                InitArg::Kaiming => WeightInit::KaimingUniform,
+            },
             device: a.device.clone(),
             normalise_from_data: a.input.normalise,
         };

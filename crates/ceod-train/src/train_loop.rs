@@ -244,7 +244,8 @@ pub fn run_training_on(
         (net, varmap, opt, st)
     } else {
         write_json_atomic(&run.config(), cfg)?;
-        let (net, varmap) = CeodNet::seeded(&cfg.model, cfg.seed, DType::F32, &device)?;
+        let (net, varmap) =
+            CeodNet::seeded_with(&cfg.model, cfg.seed, cfg.init, DType::F32, &device)?;
         let opt = AdamW::new(vars_of(&varmap)?, cfg.optimiser)?;
         let st = LoopState {
             epochs_done: 0,
