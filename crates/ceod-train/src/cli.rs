@@ -516,6 +516,9 @@ pub struct DemoArgs {
     /// Which map of a good part CEOD constrains (see `train --binary-cam`).
     #[arg(long, value_enum, default_value_t = BinaryCamArg::Logit)]
     pub binary_cam: BinaryCamArg,
+    /// Weight initialisation of both models (see `train --init`).
+    #[arg(long, value_enum, default_value_t = InitArg::Pytorch)]
+    pub init: InitArg,
     /// Device: cpu, cuda:N, metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,

@@ -769,6 +769,10 @@ pub fn demo(a: &DemoArgs) -> anyhow::Result<()> {
         if omega > 0.0 {
             cfg.warmup_epochs = warmup;
         }
+        cfg.init = match a.init {
+            crate::cli::InitArg::Pytorch => ceod_core::WeightInit::PyTorchDefault,
+            crate::cli::InitArg::Kaiming => ceod_core::WeightInit::KaimingUniform,
+        };
         cfg.loss.binary_cam = match a.binary_cam {
             crate::cli::BinaryCamArg::Logit => ceod_core::BinaryCam::Logit,
             crate::cli::BinaryCamArg::TrueClass => ceod_core::BinaryCam::TrueClass,
