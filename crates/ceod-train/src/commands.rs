@@ -574,6 +574,9 @@ pub fn overlap_cmd(a: &OverlapArgs) -> anyhow::Result<()> {
 // its heat on the product (~0.8) but, in every setting tried where the baseline takes the
 // shortcut, still reads the decoy (decoy-independent validation 0.45-0.72); omega 3 stays at
 // the constant prediction, omega 0.2 takes the decoy, a 15-epoch warm-up at omega 0 keeps it.
+// That was with PyTorch's default init (each conv + ReLU block shrinks the signal ~6x). With
+// Kaiming init (`--init kaiming`, now the demo's default) CEOD reaches decoy-independent
+// validation 1.0 in every seed tried (0-5) while the baseline still takes the shortcut.
 /// Epochs of each demo model.
 const DEMO_EPOCHS: usize = 40;
 /// Training images of the demo.
