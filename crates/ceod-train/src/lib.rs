@@ -5,11 +5,14 @@
 //! step in [`step`]), the metrics ([`metrics`], [`evaluate`]), the checkpoint policy
 //! ([`checkpoint_policy`], with the resumable loop state in [`state`]), the progress sink
 //! ([`progress`]), and the reporting (run folder [`run_dir`], curves [`plot`], overlays
-//! [`render`]). The subcommands themselves are in [`commands`].
+//! [`render`]). The subcommands themselves are in [`commands`]; [`experiment`] runs a whole
+//! comparison (arms × seeds) from one config, on data built at run time.
 //!
 //! Conventions are ceod-core's: images `B × C × H × W`, masks `B × H × W` (1 inside the area of
-//! interest), pixel `(x, y)` covers `[x, x+1) × [y, y+1)`, labels 0 (good) / 1 (defect), and a
-//! sample is a defect when `sigmoid(logit) ≥ threshold`.
+//! interest), pixel `(x, y)` covers `[x, x+1) × [y, y+1)`. A binary model (one output) has labels
+//! 0 (good) / 1 (defect) and calls a sample a defect when `sigmoid(logit) ≥ threshold`; a model
+//! with `C ≥ 2` outputs has class-index labels `0..C`, softmax cross-entropy and the CAM of the
+//! true class.
 
 #![warn(missing_docs)]
 
