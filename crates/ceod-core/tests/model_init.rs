@@ -2,6 +2,8 @@
 //! default (variance 1/(3·fan_in)), checked by the sample statistics of the drawn weights and by
 //! the signal that reaches the target layer.
 
+#![allow(clippy::unwrap_used)]
+
 use candle_core::{DType, Device, Tensor};
 use ceod_core::{CeodNet, ModelConfig, WeightInit};
 use ceod_gradcam::CamModel;
