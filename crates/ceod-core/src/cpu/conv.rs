@@ -220,6 +220,36 @@ struct Scatter {
     argmax: Option<Arc<Vec<u8>>>,
 }
 
+impl Scatter {
+    /// Output channels `c0 .. c0 + cn` of one image as a scatter of their own, the range of their
+    /// values in that image's output (`plane` values per channel), and their slice of the image's
+    /// pool choices `arg` (empty without a pool).
+    fn channel_part<'a>(
+        &self,
+        c0: usize,
+        cn: usize,
+        plane: usize,
+        arg: &'a [u8],
+    ) -> (Scatter, std::ops::Range<usize>, &'a [u8]) {
+        let sub = Scatter {
+            g: Geometry {
+                batch: 1,
+                c_out: cn,
+                ..self.g
+            },
+            epilogue: self.epilogue,
+            argmax: None,
+        };
+        let range = c0 * plane..(c0 + cn) * plane;
+        let a = if arg.is_empty() {
+            arg
+        } else {
+            &arg[range.clone()]
+        };
+        (sub, range, a)
+    }
+}
+
 /// Input gradient: `(grad_out, out, w) -> dx`.
 struct ConvInputGrad(Scatter);
 
@@ -740,21 +770,7 @@ fn output_grad_parallel<T: WithDType>(
     let tasks = gm.chunks_mut(per * n).collect();
     run_tasks(tasks, |t, gc| {
         let (c0, cn) = (t * per, gc.len() / n);
-        let sub = Scatter {
-            g: Geometry {
-                batch: 1,
-                c_out: cn,
-                ..g
-            },
-            epilogue: s.epilogue,
-            argmax: None,
-        };
-        let range = c0 * plane..(c0 + cn) * plane;
-        let a = if arg.is_empty() {
-            arg
-        } else {
-            &arg[range.clone()]
-        };
+        let (sub, range, a) = s.channel_part(c0, cn, plane, arg);
         output_grad_into(&grad[range.clone()], &out[range], a, &sub, gc);
         Ok(())
     })
@@ -920,21 +936,7 @@ fn kernel_grad_channels<T: WithDType>(
             .collect();
         run_tasks(tasks, |t, (dw, db): (&mut [T], &mut [f64])| {
             let (c0, cn) = (t * per, db.len());
-            let sub = Scatter {
-                g: Geometry {
-                    batch: 1,
-                    c_out: cn,
-                    ..g
-                },
-                epilogue: s.epilogue,
-                argmax: None,
-            };
-            let range = c0 * plane..(c0 + cn) * plane;
-            let a = if args.is_empty() {
-                args
-            } else {
-                &args[range.clone()]
-            };
+            let (sub, range, a) = s.channel_part(c0, cn, plane, args);
             let mut buf = Vec::new();
             let gm = output_grad(&gi[range.clone()], &oi[range], a, &sub, &mut buf);
             for (d, row) in db.iter_mut().zip(gm.chunks_exact(n)) {
