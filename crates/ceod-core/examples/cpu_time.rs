@@ -16,7 +16,11 @@
 
 use std::time::Instant;
 
-use candle_core::{DType, Device, Module, Tensor};
+#[path = "../benches/support/batch.rs"]
+mod support;
+use support::batch;
+
+use candle_core::{DType, Device, Module};
 use candle_nn::{Optimizer, ParamsAdamW};
 use ceod_core::{
     BceOptions, CeodInput, CeodNet, CeodOptions, ModelConfig, OverlapMode, Targets,
@@ -28,37 +32,6 @@ fn thread_cpu() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let ns: f64 = s.split_whitespace().next()?.parse().ok()?;
     Some(ns * 1e-9)
-}
-
-fn batch(dev: &Device) -> (Tensor, Tensor, Tensor) {
-    let dir = std::env::var_os("CEOD_FIXTURES")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        });
-    let path = dir.join("batch.safetensors");
-    if path.is_file() {
-        let t = candle_core::safetensors::load(&path, dev).unwrap();
-        let f = |k: &str| t[k].to_dtype(DType::F32).unwrap();
-        return (f("images"), f("masks"), f("labels"));
-    }
-    eprintln!("fixtures not found in {}: synthetic images", dir.display());
-    let cfg = ceod_core::synth::SynthConfig {
-        n: 32,
-        ..Default::default()
-    };
-    let s = ceod_core::synth::generate(&cfg).unwrap();
-    let img: Vec<f32> = s.iter().flat_map(|x| x.image.clone()).collect();
-    let msk: Vec<f32> = s
-        .iter()
-        .flat_map(|x| x.mask.iter().map(|&m| f32::from(m)))
-        .collect();
-    let lab: Vec<f32> = s.iter().map(|x| x.label as f32).collect();
-    (
-        Tensor::from_vec(img, (32, 1, 128, 128), dev).unwrap(),
-        Tensor::from_vec(msk, (32, 128, 128), dev).unwrap(),
-        Tensor::from_vec(lab, 32, dev).unwrap(),
-    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
