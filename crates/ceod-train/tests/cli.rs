@@ -2,30 +2,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use ceod_core::data::Split;
 use ceod_core::synth::{SynthConfig, SynthSample, generate, write_dataset};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ceod-train"))
-}
-
-fn run(args: &[&str], cwd: &Path) -> Output {
-    let out = bin()
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        eprintln!(
-            "stderr of {args:?}:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
-}
+mod common;
+use common::run;
 
 fn samples(split: Split, n: usize) -> Vec<SynthSample> {
     generate(&SynthConfig {

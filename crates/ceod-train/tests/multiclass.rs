@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use candle_core::{DType, Device};
 use ceod_core::data::Split;
@@ -13,21 +13,8 @@ use ceod_gradcam::{CamOptions, Target, explain};
 use ceod_train::dataset::{Dataset, Item};
 use ceod_train::evaluate::evaluate;
 
-fn run(args: &[&str], cwd: &Path) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_ceod-train"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        eprintln!(
-            "stderr of {args:?}:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
-}
+mod common;
+use common::run;
 
 fn samples(split: Split, n: usize) -> Vec<SynthSample> {
     generate(&SynthConfig {
