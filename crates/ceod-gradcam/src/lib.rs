@@ -14,6 +14,10 @@
 //! - Post-processing: ReLU, bilinear upsampling with half-pixel centres as `U_h · cam · U_wᵀ`
 //!   ([`bilinear_matrix`], [`BilinearUpsampler`]), and [`normalise`]: `cam / (max + eps)` per
 //!   image with PyTorch's tie rule for the max's gradient ([`TieRule`]).
+//! - On the CPU (`f32`, `f64`) the upsampling, the channel-weighted sum and the normalisation run
+//!   as custom ops with their own backward passes (same values to rounding, same gradient rules):
+//!   fewer temporaries, and none of candle's CPU matrix products, each of which reads
+//!   `/proc/cpuinfo`.
 //!
 //! Conventions: maps are `B × rows × columns`; an image of `H` rows and `W` columns gives a
 //! `B × H × W` map; feature cell `(i, j)` of an `h × w` map covers rows `[i·H/h, (i+1)·H/h)` and
@@ -22,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod cam;
+mod cpu;
 mod error;
 mod explain;
 mod gradient;

@@ -93,6 +93,12 @@ impl Weights {
     pub(crate) fn combine(&self, a: &Tensor) -> Result<Tensor> {
         let (b, k, h, w) = a.dims4()?;
         let summed = match self {
+            Weights::Channel(alpha) if crate::cpu::eligible(a) && alpha.dtype() == a.dtype() => {
+                // One pass over the channels (the ReLU included) instead of a batched matmul.
+                return Ok(a
+                    .contiguous()?
+                    .apply_op2(&alpha.contiguous()?, crate::cpu::ChannelSum)?);
+            }
             Weights::Channel(alpha) => alpha
                 .unsqueeze(1)?
                 .matmul(&a.reshape((b, k, h * w))?)?

@@ -1,7 +1,9 @@
-//! Bilinear upsampling with half-pixel centres as two matrix products.
+//! Bilinear upsampling with half-pixel centres as two matrix products (on the CPU, the same sums
+//! as one custom op).
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::cpu::{self, Bilinear};
 use crate::error::{CamError, Result};
 
 /// The `n_out × n_in` bilinear interpolation matrix, row-major, in `f64`.
@@ -61,11 +63,15 @@ pub fn bilinear_matrix_dtype(
 }
 
 /// Bilinear upsampling of `… × h × w` maps to `… × H × W` as `U_h · X · U_wᵀ`, with the two
-/// interpolation matrices built once. Exact and differentiable (two matrix products).
+/// interpolation matrices built once. Exact and differentiable: two matrix products, or on the
+/// CPU (`f32`, `f64`) the same sums as one custom op with its own backward pass (each matrix row
+/// has two non-zeros; see the crate's `cpu` module).
 #[derive(Debug, Clone)]
 pub struct BilinearUpsampler {
     input: (usize, usize),
     output: (usize, usize),
+    /// The CPU op with the same taps.
+    direct: Bilinear,
     /// `U_h`, `H × h`.
     rows: Tensor,
     /// `U_wᵀ`, `w × W`.
@@ -89,6 +95,7 @@ impl BilinearUpsampler {
         Ok(Self {
             input,
             output,
+            direct: Bilinear::new(input, output),
             rows,
             cols_t,
         })
@@ -126,6 +133,9 @@ impl BilinearUpsampler {
                 got: dims.to_vec(),
             });
         }
+        if cpu::eligible(maps) {
+            return Ok(self.direct.apply(maps)?);
+        }
         let (h, w) = self.input;
         let (out_h, out_w) = self.output;
         let n: usize = dims[..rank - 2].iter().product();
@@ -151,11 +161,15 @@ pub fn upsample_bilinear(maps: &Tensor, size: (usize, usize)) -> Result<Tensor> 
             got: dims.to_vec(),
         });
     }
-    BilinearUpsampler::new(
-        (dims[rank - 2], dims[rank - 1]),
-        size,
-        maps.dtype(),
-        maps.device(),
-    )?
-    .upsample(maps)
+    let input = (dims[rank - 2], dims[rank - 1]);
+    if cpu::eligible(maps) {
+        // The same sums without building the matrices.
+        for (n_in, n_out) in [(input.0, size.0), (input.1, size.1)] {
+            if n_in == 0 || n_out == 0 {
+                return Err(CamError::EmptySize { n_in, n_out });
+            }
+        }
+        return Ok(Bilinear::new(input, size).apply(maps)?);
+    }
+    BilinearUpsampler::new(input, size, maps.dtype(), maps.device())?.upsample(maps)
 }
