@@ -43,6 +43,7 @@ impl Geometry {
     }
 
     /// For kernel column `j`: the output columns `[lo, hi)` that read inside the image.
+    #[inline(always)]
     fn x_range(&self, j: usize) -> (usize, usize) {
         let lo = self.pad.saturating_sub(j).min(self.out_w());
         let hi = (self.w + self.pad)
@@ -53,6 +54,7 @@ impl Geometry {
     }
 
     /// The input row read by output row `y` and kernel row `i`, if inside the image.
+    #[inline(always)]
     fn src_row(&self, y: usize, i: usize) -> Option<usize> {
         (y + i).checked_sub(self.pad).filter(|&r| r < self.h)
     }
@@ -97,23 +99,25 @@ pub(crate) fn im2col_rows<T: WithDType>(x: &[T], g: &Geometry, first: usize, col
     }
 }
 
-/// Adds the column matrix `col` (`K × N`) back into one image gradient `dx` (`C × H × W`):
-/// the adjoint of [`im2col`]. `dx` is accumulated into, not overwritten.
-pub(crate) fn col2im_add<T: WithDType>(col: &[T], g: &Geometry, dx: &mut [T]) {
-    let (oh, ow, n) = (g.out_h(), g.out_w(), g.n());
-    let mut rows = col.chunks_exact(n);
-    for c in 0..g.c_in {
-        let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for i in 0..g.kh {
-            for j in 0..g.kw {
-                let Some(row) = rows.next() else { return };
-                let (lo, hi) = g.x_range(j);
-                for y in 0..oh {
-                    if let Some(r) = g.src_row(y, i).filter(|_| hi > lo) {
-                        let s = r * g.w + lo + j - g.pad;
-                        let dst = &mut plane[s..s + (hi - lo)];
-                        for (d, &v) in dst.iter_mut().zip(&row[y * ow + lo..y * ow + hi]) {
-                            *d += v;
+wide! {
+    /// Adds the column matrix `col` (`K × N`) back into one image gradient `dx` (`C × H × W`):
+    /// the adjoint of [`im2col`]. `dx` is accumulated into, not overwritten.
+    pub(crate) fn col2im_add<T: WithDType>(col: &[T], g: &Geometry, dx: &mut [T]) {
+        let (oh, ow, n) = (g.out_h(), g.out_w(), g.n());
+        let mut rows = col.chunks_exact(n);
+        for c in 0..g.c_in {
+            let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
+            for i in 0..g.kh {
+                for j in 0..g.kw {
+                    let Some(row) = rows.next() else { return };
+                    let (lo, hi) = g.x_range(j);
+                    for y in 0..oh {
+                        if let Some(r) = g.src_row(y, i).filter(|_| hi > lo) {
+                            let s = r * g.w + lo + j - g.pad;
+                            let dst = &mut plane[s..s + (hi - lo)];
+                            for (d, &v) in dst.iter_mut().zip(&row[y * ow + lo..y * ow + hi]) {
+                                *d += v;
+                            }
                         }
                     }
                 }
