@@ -370,6 +370,36 @@ fn kernel_gradient_alone_when_the_input_is_not_a_variable() {
 }
 
 #[test]
+fn input_gradient_alone_when_the_kernel_is_frozen() {
+    // A frozen kernel and bias (plain tensors): only dx is wanted, for batches that split into
+    // runs of images, one image per thread, and channels of one image.
+    for batch in [1, 2, 5] {
+        let mut rng = Rng(60 + batch as u64);
+        let x = Var::from_tensor(&rng.tensor(&[batch, 3, 9, 8], DType::F32)).unwrap();
+        let w = rng.tensor(&[5, 3, 3, 3], DType::F32);
+        let b = rng.tensor(&[5], DType::F32);
+        for o in [ConvOptions::same_relu(), ConvOptions::same_relu_pool(2)] {
+            let r = |t: Tensor| {
+                let m = Tensor::ones_like(&t).unwrap().cumsum(3).unwrap();
+                (t * m).unwrap().sum_all().unwrap()
+            };
+            let g = r(conv2d(x.as_tensor(), &w, Some(&b), o).unwrap())
+                .backward()
+                .unwrap();
+            let g2 = r(reference(x.as_tensor(), &w, Some(&b), o))
+                .backward()
+                .unwrap();
+            assert!(g.get(&w).is_none() && g.get(&b).is_none());
+            let e = rel_err(
+                g.get(x.as_tensor()).unwrap(),
+                g2.get(x.as_tensor()).unwrap(),
+            );
+            assert!(e <= 1e-5, "batch {batch}, {o:?}: {e:e}");
+        }
+    }
+}
+
+#[test]
 fn shape_and_dtype_errors() {
     let dev = Device::Cpu;
     let x = Tensor::zeros((1, 2, 4, 4), DType::F32, &dev).unwrap();

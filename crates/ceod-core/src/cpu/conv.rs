@@ -256,6 +256,16 @@ struct ConvInputGrad(Scatter);
 /// Kernel and bias gradients: `(grad_out, out, x) -> [dw (O·K) | db (O)]`.
 struct ConvKernelGrad(Scatter);
 
+/// Both backward ops in one pass over the batch, for batches of at least one image per thread:
+/// `(grad_out, out, x) -> [dx (B·C·H·W) | dw (O·K) | db (O)]` (`dx` only when `weight` is given).
+/// Each image's output gradient (through the pool and the ReLU) is formed once, and its column
+/// matrix buffer serves the kernel gradient and then the input gradient.
+struct ConvGrad {
+    s: Scatter,
+    /// The kernel, when the input gradient is wanted.
+    weight: Option<Tensor>,
+}
+
 fn slice<'a, T: WithDType>(
     s: &'a CpuStorage,
     l: &Layout,
@@ -710,55 +720,21 @@ fn arg_slice(s: &Scatter, ol: usize, first: usize, count: usize) -> &[u8] {
     }
 }
 
+/// The input gradient `B × C × H × W`.
 fn input_grad<T: WithDType>(
     grad: &[T],
     out: &[T],
     w: &[T],
     s: &Scatter,
 ) -> candle_core::Result<Vec<T>> {
-    let g = s.g;
-    let (k, n, il, ol) = (g.k(), g.n(), g.in_len(), s.epilogue.out_len(&g));
-    let al = if s.epilogue.pool > 1 { ol } else { 0 };
-    let zero = T::zero();
-    let mut dx = vec![zero; g.batch * il];
-    let par = Parallelism::None;
-    let run = |first: usize, gs: &[T], os: &[T], dxs: &mut [T]| -> candle_core::Result<()> {
-        let mut dcol = vec![zero; k * n];
-        let mut buf = Vec::new();
-        let args = arg_slice(s, ol, first, gs.len() / ol);
-        for (i, ((gi, oi), dxi)) in gs
-            .chunks_exact(ol)
-            .zip(os.chunks_exact(ol))
-            .zip(dxs.chunks_exact_mut(il))
-            .enumerate()
-        {
-            let gm = output_grad(gi, oi, &args[i * al..(i + 1) * al], s, &mut buf);
-            // dcol[K × N] = Wᵀ[K × O] · gm[O × N]
-            matmul(
-                (k, n, g.c_out),
-                &mut dcol,
-                MatRef::transposed(w, k),
-                MatRef::row_major(gm, n),
-                false,
-                par,
-            )?;
-            col2im_add(&dcol, &g, dxi);
+    match split(s.g.batch) {
+        Split::Channels(parts) => {
+            let mut dx = vec![T::zero(); s.g.batch * s.g.in_len()];
+            input_grad_channels(grad, out, w, s, &mut dx, parts)?;
+            Ok(dx)
         }
-        Ok(())
-    };
-    match split(g.batch) {
-        Split::Images(per) => {
-            let tasks = grad
-                .chunks(per * ol)
-                .zip(out.chunks(per * ol))
-                .zip(dx.chunks_mut(per * il))
-                .collect();
-            run_tasks(tasks, |t, ((gs, os), dxs)| run(t * per, gs, os, dxs))?;
-        }
-        Split::Channels(parts) => input_grad_channels(grad, out, w, s, &mut dx, parts)?,
-        Split::Serial => run(0, grad, out, &mut dx)?,
+        _ => conv_grad(grad, out, None, Some(w), s),
     }
-    Ok(dx)
 }
 
 /// The output gradient of one image's channels, split over the threads, as in [`output_grad`],
@@ -857,74 +833,17 @@ wide! {
     }
 }
 
+/// The kernel and bias gradients `[dw (O·K) | db (O)]`.
 fn kernel_grad<T: WithDType>(
     grad: &[T],
     out: &[T],
     x: &[T],
     s: &Scatter,
 ) -> candle_core::Result<Vec<T>> {
-    let g = s.g;
-    let (k, n, il, ol, co) = (g.k(), g.n(), g.in_len(), s.epilogue.out_len(&g), g.c_out);
-    let al = if s.epilogue.pool > 1 { ol } else { 0 };
-    let zero = T::zero();
-    let par = Parallelism::None;
-    // One `[dw | db]` per task, summed in task order.
-    let run = |first: usize, gs: &[T], os: &[T], xs: &[T]| -> candle_core::Result<Vec<T>> {
-        let mut acc = vec![zero; co * k + co];
-        let direct = k <= direct::MAX_K;
-        let mut col = vec![zero; if direct { 0 } else { k * n }];
-        let mut buf = Vec::new();
-        let args = arg_slice(s, ol, first, gs.len() / ol);
-        // The bias gradient sums many terms that largely cancel (e.g. BCE over both labels at
-        // init): accumulate it in f64.
-        let mut db64 = vec![0f64; co];
-        for (i, ((gi, oi), xi)) in gs
-            .chunks_exact(ol)
-            .zip(os.chunks_exact(ol))
-            .zip(xs.chunks_exact(il))
-            .enumerate()
-        {
-            let gm = output_grad(gi, oi, &args[i * al..(i + 1) * al], s, &mut buf);
-            let dw = &mut acc[..co * k];
-            bias_grad_add(gm, n, &mut db64);
-            if direct {
-                direct::kernel_grad_add(gm, xi, &g, dw);
-                continue;
-            }
-            im2col(xi, &g, &mut col);
-            // dw[O × K] += gm[O × N] · colᵀ[N × K]
-            matmul(
-                (co, k, n),
-                dw,
-                MatRef::row_major(gm, n),
-                MatRef::transposed(&col, n),
-                true,
-                par,
-            )?;
-        }
-        for (d, &v) in acc[co * k..].iter_mut().zip(&db64) {
-            *d = T::from_f64(v);
-        }
-        Ok(acc)
-    };
-    let parts = match split(g.batch) {
-        Split::Channels(parts) => return kernel_grad_channels(grad, out, x, s, parts),
-        Split::Images(per) => {
-            let tasks = grad
-                .chunks(per * ol)
-                .zip(out.chunks(per * ol))
-                .zip(x.chunks(per * il))
-                .collect();
-            run_tasks(tasks, |t, ((gs, os), xs)| run(t * per, gs, os, xs))?
-        }
-        Split::Serial => vec![run(0, grad, out, x)?],
-    };
-    let mut parts = parts.into_iter();
-    let mut total = parts.next().unwrap_or_else(|| vec![zero; co * k + co]);
-    for p in parts {
-        total.iter_mut().zip(&p).for_each(|(t, &v)| *t += v);
+    match split(s.g.batch) {
+        Split::Channels(parts) => kernel_grad_channels(grad, out, x, s, parts),
+        _ => conv_grad(grad, out, Some(x), None, s),
     }
-    Ok(total)
 }
 
 /// [`kernel_grad`] of a batch smaller than the thread count: per image, the column matrix filled
@@ -1070,6 +989,26 @@ impl CustomOp3 for ConvOp {
             argmax,
         };
         let grad = grad_res.contiguous()?;
+        let want_dw = w.track_op() || b.track_op();
+        if want_dw && matches!(split(g.batch), Split::Images(_) | Split::Serial) {
+            let weight = x.track_op().then(|| w.clone());
+            let want_dx = weight.is_some();
+            let all = grad.apply_op3_no_bwd(res, x, &ConvGrad { s, weight })?;
+            let (nx, nw) = (
+                if want_dx { g.batch * g.in_len() } else { 0 },
+                g.c_out * g.k(),
+            );
+            let dx = if want_dx {
+                Some(all.narrow(0, 0, nx)?.reshape(x.shape())?)
+            } else {
+                None
+            };
+            return Ok((
+                dx,
+                Some(all.narrow(0, nx, nw)?.reshape(w.shape())?),
+                Some(all.narrow(0, nx + nw, g.c_out)?),
+            ));
+        }
         let dx = if x.track_op() {
             Some(grad.apply_op3_no_bwd(res, w, &ConvInputGrad(s.clone()))?)
         } else {
@@ -1087,6 +1026,159 @@ impl CustomOp3 for ConvOp {
         };
         Ok((dx, dw, db))
     }
+}
+
+impl CustomOp3 for ConvGrad {
+    fn name(&self) -> &'static str {
+        "ceod-conv2d-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let s = &self.s;
+        let g = s.g;
+        let ol = g.batch * s.epilogue.out_len(&g);
+        let nw = g.c_out * g.k();
+        // The kernel's storage, read-locked for the call (nothing writes it during a backward pass).
+        let weight = self.weight.as_ref().map(|w| w.storage_and_layout());
+        let weight = match &weight {
+            Some((guard, layout)) => match &**guard {
+                candle_core::Storage::Cpu(cs) => Some((cs, *layout)),
+                _ => candle_core::bail!("ceod conv: the kernel is not on the CPU"),
+            },
+            None => None,
+        };
+        let nx = if weight.is_some() {
+            g.batch * g.in_len()
+        } else {
+            0
+        };
+        dispatch!(s1, self.name(), |T| {
+            let grad = slice::<T>(s1, l1, ol)?;
+            let out = slice::<T>(s2, l2, ol)?;
+            let x = slice::<T>(s3, l3, g.batch * g.in_len())?;
+            let w = match weight {
+                Some((cs, l)) => Some(slice::<T>(cs, l, nw)?),
+                None => None,
+            };
+            let all = conv_grad(grad, out, Some(x), w, s)?;
+            Ok((T::to_cpu_storage_owned(all), Shape::from(nx + nw + g.c_out)))
+        })
+    }
+}
+
+/// The backward pass for batches of at least one image per thread (the batch split into runs of
+/// images, one per task): per image its output gradient (through the pool and the ReLU) once,
+/// then, when `x` is given, the kernel and bias gradients (`dw += gm · colᵀ`, `db += sum gm`)
+/// and, when `w` is given, the input gradient (`dcol = Wᵀ · gm`, then `col2im`) from the same
+/// buffers. Returns `[dx (B·C·H·W) if w | dw (O·K), db (O) if x]`; the task sums of `dw` and
+/// `db` are added in task order, so the values do not depend on timing.
+fn conv_grad<T: WithDType>(
+    grad: &[T],
+    out: &[T],
+    x: Option<&[T]>,
+    w: Option<&[T]>,
+    s: &Scatter,
+) -> candle_core::Result<Vec<T>> {
+    let g = s.g;
+    let (k, n, il, ol, co) = (g.k(), g.n(), g.in_len(), s.epilogue.out_len(&g), g.c_out);
+    let al = if s.epilogue.pool > 1 { ol } else { 0 };
+    let zero = T::zero();
+    let direct = k <= direct::MAX_K;
+    let nx = if w.is_some() { g.batch * il } else { 0 };
+    let nw = if x.is_some() { co * k + co } else { 0 };
+    let mut all = vec![zero; nx + nw];
+    let (dx, rest) = all.split_at_mut(nx);
+    let run = |first: usize,
+               gs: &[T],
+               os: &[T],
+               xs: Option<&[T]>,
+               dxs: &mut [T]|
+     -> candle_core::Result<Vec<T>> {
+        let mut acc = vec![zero; nw];
+        let mut col = vec![zero; if direct && w.is_none() { 0 } else { k * n }];
+        let mut buf = Vec::new();
+        let args = arg_slice(s, ol, first, gs.len() / ol);
+        let mut db64 = vec![0f64; co];
+        for (i, (gi, oi)) in gs.chunks_exact(ol).zip(os.chunks_exact(ol)).enumerate() {
+            let gm = output_grad(gi, oi, &args[i * al..(i + 1) * al], s, &mut buf);
+            if let Some(xs) = xs {
+                let xi = &xs[i * il..(i + 1) * il];
+                let dw = &mut acc[..co * k];
+                bias_grad_add(gm, n, &mut db64);
+                if direct {
+                    direct::kernel_grad_add(gm, xi, &g, dw);
+                } else {
+                    im2col(xi, &g, &mut col);
+                    // dw[O × K] += gm[O × N] · colᵀ[N × K]
+                    matmul(
+                        (co, k, n),
+                        dw,
+                        MatRef::row_major(gm, n),
+                        MatRef::transposed(&col, n),
+                        true,
+                        Parallelism::None,
+                    )?;
+                }
+            }
+            if let Some(w) = w {
+                // dcol[K × N] = Wᵀ[K × O] · gm[O × N], into the column buffer.
+                matmul(
+                    (k, n, co),
+                    &mut col,
+                    MatRef::transposed(w, k),
+                    MatRef::row_major(gm, n),
+                    false,
+                    Parallelism::None,
+                )?;
+                col2im_add(&col, &g, &mut dxs[i * il..(i + 1) * il]);
+            }
+        }
+        if nw > 0 {
+            for (d, &v) in acc[co * k..].iter_mut().zip(&db64) {
+                *d = T::from_f64(v);
+            }
+        }
+        Ok(acc)
+    };
+    let parts = match split(g.batch) {
+        Split::Images(per) => {
+            let tasks = grad.chunks(per * ol).count();
+            let mut dx_parts: Vec<&mut [T]> = dx.chunks_mut(per * il).collect();
+            dx_parts.resize_with(tasks, <&mut [T]>::default);
+            let mut x_parts: Vec<Option<&[T]>> = match x {
+                Some(x) => x.chunks(per * il).map(Some).collect(),
+                None => Vec::new(),
+            };
+            x_parts.resize(tasks, None);
+            let tasks = grad
+                .chunks(per * ol)
+                .zip(out.chunks(per * ol))
+                .zip(x_parts)
+                .zip(dx_parts)
+                .collect();
+            run_tasks(tasks, |t, (((gs, os), xs), dxs)| {
+                run(t * per, gs, os, xs, dxs)
+            })?
+        }
+        Split::Serial => vec![run(0, grad, out, x, dx)?],
+        Split::Channels(_) => candle_core::bail!("ceod conv: fused gradient of a split image"),
+    };
+    let mut parts = parts.into_iter();
+    if let Some(first) = parts.next() {
+        rest.copy_from_slice(&first);
+    }
+    for p in parts {
+        rest.iter_mut().zip(&p).for_each(|(t, &v)| *t += v);
+    }
+    Ok(all)
 }
 
 macro_rules! dispatch_grad {
