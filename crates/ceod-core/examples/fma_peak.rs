@@ -6,8 +6,10 @@
 //! cargo run --release -p ceod-core --example fma_peak -- [THREADS]
 //! ```
 //!
-//! Prints GFLOP/s (2 FLOP per lane per FMA). A clock from `/proc/cpuinfo` can understate the
-//! ceiling: on the 2-core VM it reports 2.6 GHz while the cores sustain about 3.7 GHz of FMAs.
+//! Prints GFLOP/s (2 FLOP per lane per FMA). `THREADS` defaults to the logical CPUs (hyperthreads
+//! count; candle's default is the physical cores). A clock from `/proc/cpuinfo` can understate
+//! the ceiling: on the 2-core VM it reports 2.6 GHz while the cores sustain about 3.7 GHz of FMAs.
+//! Two threads sometimes share one core for the whole run (half the figure): run it twice.
 #![allow(missing_docs)]
 
 use std::time::Instant;
@@ -65,12 +67,23 @@ fn main() {
             eprintln!("this CPU has no AVX2 + FMA");
             return;
         }
-        let n: usize = std::env::args()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        for threads in [1, n] {
-            println!("{threads} thread(s): {:.1} GFLOP/s f32 FMA", gflops(threads));
+        let n: usize = match std::env::args().nth(1) {
+            Some(a) => match a.parse() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    eprintln!("THREADS must be a positive whole number, got `{a}`");
+                    std::process::exit(2);
+                }
+            },
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let mut counts = vec![1, n];
+        counts.dedup();
+        for threads in counts {
+            println!(
+                "{threads} thread(s): {:.1} GFLOP/s f32 FMA",
+                gflops(threads)
+            );
         }
     }
     #[cfg(not(target_arch = "x86_64"))]

@@ -343,58 +343,70 @@ fn kernel_gradient_alone_when_the_input_is_not_a_variable() {
     let w = Var::from_tensor(&rng.tensor(&[4, 1, 3, 3], DType::F32)).unwrap();
     let b = Var::from_tensor(&rng.tensor(&[4], DType::F32)).unwrap();
     let o = ConvOptions::same_relu();
-    let g = conv2d(&x, w.as_tensor(), Some(b.as_tensor()), o)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
     let g2 = reference(&x, w.as_tensor(), Some(b.as_tensor()), o)
         .sum_all()
         .unwrap()
         .backward()
         .unwrap();
-    assert!(g.get(&x).is_none());
-    assert!(
-        rel_err(
-            g.get(w.as_tensor()).unwrap(),
-            g2.get(w.as_tensor()).unwrap()
-        ) <= 1e-5
-    );
-    assert!(
-        rel_err(
-            g.get(b.as_tensor()).unwrap(),
-            g2.get(b.as_tensor()).unwrap()
-        ) <= 1e-5
-    );
+    // Serial, runs of images, and channels of one image (batch 3 on 8 threads).
+    for threads in [1, 2, 8] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let g = pool.install(|| {
+            conv2d(&x, w.as_tensor(), Some(b.as_tensor()), o)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap()
+        });
+        assert!(g.get(&x).is_none());
+        for v in [&w, &b] {
+            let e = rel_err(
+                g.get(v.as_tensor()).unwrap(),
+                g2.get(v.as_tensor()).unwrap(),
+            );
+            assert!(e <= 1e-5, "{threads} threads: {e:e}");
+        }
+    }
 }
 
 #[test]
 fn input_gradient_alone_when_the_kernel_is_frozen() {
-    // A frozen kernel and bias (plain tensors): only dx is wanted, for batches that split into
-    // runs of images, one image per thread, and channels of one image.
-    for batch in [1, 2, 5] {
-        let mut rng = Rng(60 + batch as u64);
-        let x = Var::from_tensor(&rng.tensor(&[batch, 3, 9, 8], DType::F32)).unwrap();
-        let w = rng.tensor(&[5, 3, 3, 3], DType::F32);
-        let b = rng.tensor(&[5], DType::F32);
-        for o in [ConvOptions::same_relu(), ConvOptions::same_relu_pool(2)] {
-            let r = |t: Tensor| {
-                let m = Tensor::ones_like(&t).unwrap().cumsum(3).unwrap();
-                (t * m).unwrap().sum_all().unwrap()
-            };
-            let g = r(conv2d(x.as_tensor(), &w, Some(&b), o).unwrap())
-                .backward()
-                .unwrap();
-            let g2 = r(reference(x.as_tensor(), &w, Some(&b), o))
-                .backward()
-                .unwrap();
-            assert!(g.get(&w).is_none() && g.get(&b).is_none());
-            let e = rel_err(
-                g.get(x.as_tensor()).unwrap(),
-                g2.get(x.as_tensor()).unwrap(),
-            );
-            assert!(e <= 1e-5, "batch {batch}, {o:?}: {e:e}");
+    // A frozen kernel and bias (plain tensors): only dx is wanted. On 1, 2 and 3 threads, so that
+    // batches run serially, split into runs of images and split by channels on any machine.
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for batch in [1, 2, 5] {
+            let mut rng = Rng(60 + batch as u64);
+            let x = Var::from_tensor(&rng.tensor(&[batch, 3, 9, 8], DType::F32)).unwrap();
+            let w = rng.tensor(&[5, 3, 3, 3], DType::F32);
+            let b = rng.tensor(&[5], DType::F32);
+            for o in [ConvOptions::same_relu(), ConvOptions::same_relu_pool(2)] {
+                let r = |t: Tensor| {
+                    let m = Tensor::ones_like(&t).unwrap().cumsum(3).unwrap();
+                    (t * m).unwrap().sum_all().unwrap()
+                };
+                let g = pool.install(|| {
+                    r(conv2d(x.as_tensor(), &w, Some(&b), o).unwrap())
+                        .backward()
+                        .unwrap()
+                });
+                let g2 = r(reference(x.as_tensor(), &w, Some(&b), o))
+                    .backward()
+                    .unwrap();
+                assert!(g.get(&w).is_none() && g.get(&b).is_none());
+                let e = rel_err(
+                    g.get(x.as_tensor()).unwrap(),
+                    g2.get(x.as_tensor()).unwrap(),
+                );
+                assert!(e <= 1e-5, "{threads} threads, batch {batch}, {o:?}: {e:e}");
+            }
         }
     }
 }

@@ -7,8 +7,8 @@
 //! VM, more than the product itself for these sizes); a training step with the CAM in its graph
 //! makes about a dozen of them. These ops compute the same sums directly: the upsampling as two
 //! passes of two-tap interpolation (the matrices have two non-zeros per row), the weighted sum as
-//! one pass over the channels. Same values up to rounding, same gradient rules (candle's ReLU
-//! rule: the gradient passes where the weighted sum is `>= 0`).
+//! one pass over the channels. Same values up to rounding, same gradient rules (candle's ReLU:
+//! `max(z, 0)`, NaN to 0, the gradient passing where `z >= 0`).
 
 use std::sync::Arc;
 
@@ -251,14 +251,19 @@ fn dims(la: &Layout, lw: &Layout) -> candle_core::Result<(usize, usize, usize, u
 impl ChannelSum {
     fn forward<T: WithDType>(a: &[T], alpha: &[T], b: usize, k: usize, hw: usize) -> Vec<T> {
         let mut out = vec![T::zero(); b * hw];
+        if k == 0 || hw == 0 {
+            // No channels: the sum is 0 (as the matmul gives); no positions: nothing to do.
+            return out;
+        }
         for ((ab, wb), z) in a
             .chunks_exact(k * hw)
             .zip(alpha.chunks_exact(k))
             .zip(out.chunks_exact_mut(hw))
         {
             weighted_sum(ab, wb, z);
+            // candle's ReLU (`max(v, 0)`): NaN becomes 0 as well.
             z.iter_mut()
-                .for_each(|v| *v = if *v < T::zero() { T::zero() } else { *v });
+                .for_each(|v| *v = if *v >= T::zero() { *v } else { T::zero() });
         }
         out
     }
@@ -306,46 +311,75 @@ impl CustomOp2 for ChannelSum {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let (b, k, h, w) = a.dims4()?;
-        let both = a.apply_op3_no_bwd(alpha, &grad.contiguous()?, &ChannelSumGrad)?;
-        let da = both.narrow(0, 0, b * k * h * w)?.reshape((b, k, h, w))?;
-        let dalpha = both.narrow(0, b * k * h * w, b * k)?.reshape((b, k))?;
-        Ok((Some(da), Some(dalpha)))
+        let op = ChannelSumGrad {
+            da: a.track_op(),
+            dalpha: alpha.track_op(),
+        };
+        if !op.da && !op.dalpha {
+            return Ok((None, None));
+        }
+        let both = a.apply_op3_no_bwd(alpha, &grad.contiguous()?, &op)?;
+        let na = if op.da { b * k * h * w } else { 0 };
+        let da = match op.da {
+            true => Some(both.narrow(0, 0, na)?.reshape((b, k, h, w))?),
+            false => None,
+        };
+        let dalpha = match op.dalpha {
+            true => Some(both.narrow(0, na, b * k)?.reshape((b, k))?),
+            false => None,
+        };
+        Ok((da, dalpha))
     }
 }
 
-/// The backward pass of [`ChannelSum`]: `[dA | dalpha]`, flat, from `A`, `alpha` and the
-/// gradient `g` of the output. With `m = g · [z >= 0]`: `dA_bk = alpha_bk · m_b`,
-/// `dalpha_bk = sum_ij A_bkij · m_bij`.
-struct ChannelSumGrad;
+/// The backward pass of [`ChannelSum`]: `[dA | dalpha]`, flat (each part only when asked for),
+/// from `A`, `alpha` and the gradient `g` of the output. With `m = g · [z >= 0]`:
+/// `dA_bk = alpha_bk · m_b`, `dalpha_bk = sum_ij A_bkij · m_bij`.
+struct ChannelSumGrad {
+    da: bool,
+    dalpha: bool,
+}
 
 impl ChannelSumGrad {
-    fn run<T: WithDType>(a: &[T], alpha: &[T], g: &[T], k: usize, hw: usize) -> Vec<T> {
-        let b = alpha.len() / k;
-        let mut out = vec![T::zero(); b * k * hw + b * k];
-        let (da, dalpha) = out.split_at_mut(b * k * hw);
+    fn run<T: WithDType>(&self, a: &[T], alpha: &[T], g: &[T], dims: [usize; 3]) -> Vec<T> {
+        let [b, k, hw] = dims;
+        let (na, nw) = (
+            if self.da { b * k * hw } else { 0 },
+            if self.dalpha { b * k } else { 0 },
+        );
+        let mut out = vec![T::zero(); na + nw];
+        if k == 0 || hw == 0 {
+            return out;
+        }
+        let (da, dalpha) = out.split_at_mut(na);
         let mut m = vec![T::zero(); hw];
-        for (((ab, wb), gb), (dab, dwb)) in a
+        for (i, ((ab, wb), gb)) in a
             .chunks_exact(k * hw)
             .zip(alpha.chunks_exact(k))
             .zip(g.chunks_exact(hw))
-            .zip(da.chunks_exact_mut(k * hw).zip(dalpha.chunks_exact_mut(k)))
+            .enumerate()
         {
             weighted_sum(ab, wb, &mut m);
             for (mv, &gv) in m.iter_mut().zip(gb) {
                 *mv = if *mv >= T::zero() { gv } else { T::zero() };
             }
-            for (((plane, dplane), &al), dw) in ab
-                .chunks_exact(hw)
-                .zip(dab.chunks_exact_mut(hw))
-                .zip(wb)
-                .zip(dwb.iter_mut())
-            {
-                let mut s = 0f64;
-                for ((d, &mv), &v) in dplane.iter_mut().zip(&m).zip(plane) {
-                    *d = al * mv;
-                    s += (v * mv).to_f64();
+            if self.da {
+                let dab = &mut da[i * k * hw..(i + 1) * k * hw];
+                for (dplane, &al) in dab.chunks_exact_mut(hw).zip(wb) {
+                    for (d, &mv) in dplane.iter_mut().zip(&m) {
+                        *d = al * mv;
+                    }
                 }
-                *dw = T::from_f64(s);
+            }
+            if self.dalpha {
+                for (plane, dw) in ab.chunks_exact(hw).zip(&mut dalpha[i * k..(i + 1) * k]) {
+                    let s: f64 = plane
+                        .iter()
+                        .zip(&m)
+                        .map(|(&v, &mv)| (v * mv).to_f64())
+                        .sum();
+                    *dw = T::from_f64(s);
+                }
             }
         }
         out
@@ -371,24 +405,24 @@ impl CustomOp3 for ChannelSumGrad {
             bail!("channel sum: gradient of shape {:?}", l3.shape().dims());
         }
         let what = "channel sum";
+        let dims = [b, k, h * w];
         let storage = match s1 {
-            CpuStorage::F32(_) => CpuStorage::F32(Self::run(
+            CpuStorage::F32(_) => CpuStorage::F32(self.run(
                 contiguous::<f32>(s1, l1, what)?,
                 contiguous(s2, l2, what)?,
                 contiguous(s3, l3, what)?,
-                k,
-                h * w,
+                dims,
             )),
-            CpuStorage::F64(_) => CpuStorage::F64(Self::run(
+            CpuStorage::F64(_) => CpuStorage::F64(self.run(
                 contiguous::<f64>(s1, l1, what)?,
                 contiguous(s2, l2, what)?,
                 contiguous(s3, l3, what)?,
-                k,
-                h * w,
+                dims,
             )),
             _ => bail!("channel sum: only f32 and f64 are supported"),
         };
-        Ok((storage, Shape::from(b * k * h * w + b * k)))
+        let len = usize::from(self.da) * b * k * h * w + usize::from(self.dalpha) * b * k;
+        Ok((storage, Shape::from(len)))
     }
 }
 
@@ -577,6 +611,30 @@ mod tests {
             values(g.get(a.as_tensor()).unwrap()),
             vec![2., 2., -3., -3.]
         );
+    }
+
+    #[test]
+    fn channel_sum_maps_nan_to_zero_and_skips_untracked_gradients() {
+        let a = Var::from_tensor(
+            &Tensor::new(&[[[[f64::NAN, 1.]], [[2., -4.]]]], &Device::Cpu).unwrap(),
+        )
+        .unwrap();
+        // alpha a plain tensor (as in training, where it is held constant): no gradient for it.
+        let alpha = Tensor::new(&[[1f64, 1.]], &Device::Cpu).unwrap();
+        let y = a.as_tensor().apply_op2(&alpha, ChannelSum).unwrap();
+        // candle's relu gives max(NaN, 0) = 0; 1 − 4 < 0 gives 0 too.
+        assert_eq!(values(&y), vec![0., 0.]);
+        let g = y.sum_all().unwrap().backward().unwrap();
+        assert!(g.get(&alpha).is_none());
+        assert_eq!(values(g.get(a.as_tensor()).unwrap()), vec![0., 0., 0., 0.]);
+        // Shapes with no channel or no position give zeros, not a panic.
+        for dims in [[2usize, 0, 3, 3], [2, 3, 0, 3]] {
+            let a = Tensor::zeros(&dims, DType::F32, &Device::Cpu).unwrap();
+            let alpha = Tensor::zeros(&dims[..2], DType::F32, &Device::Cpu).unwrap();
+            let y = a.apply_op2(&alpha, ChannelSum).unwrap();
+            assert_eq!(y.dims(), &[dims[0], dims[2], dims[3]]);
+            assert!(values(&y).iter().all(|&v| v == 0.0));
+        }
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! - Post-processing: ReLU, bilinear upsampling with half-pixel centres as `U_h · cam · U_wᵀ`
 //!   ([`bilinear_matrix`], [`BilinearUpsampler`]), and [`normalise`]: `cam / (max + eps)` per
 //!   image with PyTorch's tie rule for the max's gradient ([`TieRule`]).
-//! - On the CPU (`f32`, `f64`) the upsampling, the channel-weighted sum and the normalisation run
+//! - On the CPU (`f32`, `f64`) the upsampling, the weighted sum of the methods with per-channel
+//!   weights (all but HiResCAM and LayerCAM) and the normalisation run
 //!   as custom ops with their own backward passes (same values to rounding, same gradient rules):
 //!   fewer temporaries, and none of candle's CPU matrix products, each of which reads
 //!   `/proc/cpuinfo`.

@@ -91,14 +91,23 @@ impl Weights {
 
     /// `ReLU(sum_k W_k ⊙ A_k)`, shape `B × h × w`.
     pub(crate) fn combine(&self, a: &Tensor) -> Result<Tensor> {
+        let (_, k, h, w) = a.dims4()?;
+        match self {
+            Weights::Channel(alpha)
+                if crate::cpu::eligible(a) && alpha.dtype() == a.dtype() && k * h * w > 0 =>
+            {
+                // One pass over the channels (the ReLU included) instead of a batched matmul.
+                Ok(a.contiguous()?
+                    .apply_op2(&alpha.contiguous()?, crate::cpu::ChannelSum)?)
+            }
+            _ => self.combine_tensor_ops(a),
+        }
+    }
+
+    /// [`combine`](Self::combine) with candle's tensor ops, the path of other devices and dtypes.
+    fn combine_tensor_ops(&self, a: &Tensor) -> Result<Tensor> {
         let (b, k, h, w) = a.dims4()?;
         let summed = match self {
-            Weights::Channel(alpha) if crate::cpu::eligible(a) && alpha.dtype() == a.dtype() => {
-                // One pass over the channels (the ReLU included) instead of a batched matmul.
-                return Ok(a
-                    .contiguous()?
-                    .apply_op2(&alpha.contiguous()?, crate::cpu::ChannelSum)?);
-            }
             Weights::Channel(alpha) => alpha
                 .unsqueeze(1)?
                 .matmul(&a.reshape((b, k, h * w))?)?
@@ -164,4 +173,67 @@ pub(crate) fn weights_from_alpha(method: CamMethod, a: &Tensor, alpha: &Tensor) 
             Weights::Channel(alpha.mul(&sum_a)?.div(&den)?)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use candle_core::{Device, Var};
+
+    use super::*;
+
+    #[test]
+    fn the_cpu_op_and_the_tensor_ops_agree_with_their_gradients() {
+        let (b, k, h, w) = (2, 5, 4, 3);
+        let v: Vec<f32> = (0..b * k * h * w)
+            .map(|i| ((i as f32) * 0.41).sin())
+            .collect();
+        let a =
+            Var::from_tensor(&Tensor::from_vec(v, (b, k, h, w), &Device::Cpu).unwrap()).unwrap();
+        let al: Vec<f32> = (0..b * k).map(|i| ((i as f32) * 1.3).cos()).collect();
+        let alpha = Var::from_tensor(&Tensor::from_vec(al, (b, k), &Device::Cpu).unwrap()).unwrap();
+        let weights = Weights::Channel(alpha.as_tensor().clone());
+        let r = a.as_tensor().sum(1).unwrap().sin().unwrap().detach();
+        let run = |y: Tensor| {
+            let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            [
+                y,
+                g.get(a.as_tensor()).unwrap().clone(),
+                g.get(alpha.as_tensor()).unwrap().clone(),
+            ]
+        };
+        let fast = run(weights.combine(a.as_tensor()).unwrap());
+        let slow = run(weights.combine_tensor_ops(a.as_tensor()).unwrap());
+        for (x, y) in fast.iter().zip(&slow) {
+            let d = (x - y)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap();
+            assert!(d.to_scalar::<f32>().unwrap() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn empty_channel_or_spatial_axes_give_empty_or_zero_maps_not_a_panic() {
+        for dims in [(2, 0, 3, 3), (2, 3, 0, 3)] {
+            let a = Tensor::zeros(dims, candle_core::DType::F32, &Device::Cpu).unwrap();
+            let alpha =
+                Tensor::zeros((dims.0, dims.1), candle_core::DType::F32, &Device::Cpu).unwrap();
+            let y = Weights::Channel(alpha).combine(&a).unwrap();
+            assert_eq!(y.dims(), &[dims.0, dims.2, dims.3]);
+            assert!(
+                y.flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+                    .iter()
+                    .all(|&v| v == 0.0)
+            );
+        }
+    }
 }

@@ -133,9 +133,20 @@ impl BilinearUpsampler {
                 got: dims.to_vec(),
             });
         }
-        if cpu::eligible(maps) {
+        if cpu::eligible(maps)
+            && maps.dtype() == self.rows.dtype()
+            && maps.device().same_device(self.rows.device())
+        {
             return Ok(self.direct.apply(maps)?);
         }
+        self.upsample_matmul(maps)
+    }
+
+    /// [`upsample`](Self::upsample) as the two matrix products, the path of other devices and
+    /// dtypes (the shape already checked).
+    fn upsample_matmul(&self, maps: &Tensor) -> Result<Tensor> {
+        let dims = maps.dims();
+        let rank = dims.len();
         let (h, w) = self.input;
         let (out_h, out_w) = self.output;
         let n: usize = dims[..rank - 2].iter().product();
@@ -172,4 +183,36 @@ pub fn upsample_bilinear(maps: &Tensor, size: (usize, usize)) -> Result<Tensor> 
         return Ok(Bilinear::new(input, size).apply(maps)?);
     }
     BilinearUpsampler::new(input, size, maps.dtype(), maps.device())?.upsample(maps)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_cpu_op_and_the_matrix_products_agree() {
+        // The matrix path is what cuda and metal run; on the CPU both run here.
+        for (input, output) in [((16, 16), (128, 128)), ((5, 3), (9, 10)), ((8, 6), (3, 4))] {
+            let n = 2 * input.0 * input.1;
+            let v: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.37).sin()).collect();
+            let maps = Tensor::from_vec(v, (2, input.0, input.1), &Device::Cpu).unwrap();
+            let up = BilinearUpsampler::new(input, output, DType::F32, &Device::Cpu).unwrap();
+            let a = up.upsample(&maps).unwrap().flatten_all().unwrap();
+            let b = up.upsample_matmul(&maps).unwrap().flatten_all().unwrap();
+            let err = (a - b).unwrap().abs().unwrap().max(0).unwrap();
+            assert!(
+                err.to_scalar::<f32>().unwrap() < 1e-6,
+                "{input:?} → {output:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_dtype_the_upsampler_was_not_built_for_is_an_error_on_the_cpu_too() {
+        let up = BilinearUpsampler::new((2, 2), (4, 4), DType::F32, &Device::Cpu).unwrap();
+        let maps = Tensor::zeros((1, 2, 2), DType::F64, &Device::Cpu).unwrap();
+        assert!(up.upsample(&maps).is_err());
+    }
 }

@@ -55,9 +55,10 @@ const MAX_POOL: usize = 16;
 ///
 /// On the CPU, for `f32` and `f64`, this is one custom op: per image an `im2col` and a `gemm`,
 /// the bias, ReLU and pool fused into the pass over its result (the unpooled map never becomes a
-/// tensor), the batch split over candle's CPU threads. Its backward pass is two more custom ops: the
-/// input gradient by `gemm` + `col2im` (skipped when `xs` needs no gradient), the kernel and bias
-/// gradients by `im2col` + `gemm`. Elsewhere (cuda, metal, other dtypes) it is candle's `conv2d`,
+/// tensor), the batch split over candle's CPU threads. Its backward pass is one more custom op
+/// (two when a batch smaller than the thread count is split by channels): per image the output
+/// gradient through the pool and the ReLU once, then the kernel and bias gradients by `im2col` +
+/// `gemm` and the input gradient by `gemm` + `col2im` (skipped when `xs` needs no gradient). Elsewhere (cuda, metal, other dtypes) it is candle's `conv2d`,
 /// `broadcast_add`, `relu` and [`max_pool`](crate::max_pool). Non-contiguous inputs are made
 /// contiguous first.
 ///
@@ -256,13 +257,14 @@ struct ConvInputGrad(Scatter);
 /// Kernel and bias gradients: `(grad_out, out, x) -> [dw (O·K) | db (O)]`.
 struct ConvKernelGrad(Scatter);
 
-/// Both backward ops in one pass over the batch, for batches of at least one image per thread:
-/// `(grad_out, out, x) -> [dx (B·C·H·W) | dw (O·K) | db (O)]` (`dx` only when `weight` is given).
-/// Each image's output gradient (through the pool and the ReLU) is formed once, and its column
-/// matrix buffer serves the kernel gradient and then the input gradient.
+/// Both backward ops in one pass over the batch, for batches of at least one image per thread
+/// (or one thread): `(grad_out, out, x) -> [dx (B·C·H·W) | dw (O·K) | db (O)]` (`dx` only when
+/// `weight` is given). Each image's output gradient (through the pool and the ReLU) is formed
+/// once, and its column matrix buffer serves the kernel gradient and then the input gradient.
 struct ConvGrad {
     s: Scatter,
-    /// The kernel, when the input gradient is wanted.
+    /// A copy of the kernel, when the input gradient is wanted (its own storage: reading it takes
+    /// no second lock on a storage the op's inputs might share).
     weight: Option<Tensor>,
 }
 
@@ -842,6 +844,8 @@ fn kernel_grad<T: WithDType>(
 ) -> candle_core::Result<Vec<T>> {
     match split(s.g.batch) {
         Split::Channels(parts) => kernel_grad_channels(grad, out, x, s, parts),
+        // (`ConvOp::bwd` sends these splits to `ConvGrad`; this arm serves a thread count that
+        // changed in between.)
         _ => conv_grad(grad, out, Some(x), None, s),
     }
 }
@@ -991,7 +995,7 @@ impl CustomOp3 for ConvOp {
         let grad = grad_res.contiguous()?;
         let want_dw = w.track_op() || b.track_op();
         if want_dw && matches!(split(g.batch), Split::Images(_) | Split::Serial) {
-            let weight = x.track_op().then(|| w.clone());
+            let weight = if x.track_op() { Some(w.copy()?) } else { None };
             let want_dx = weight.is_some();
             let all = grad.apply_op3_no_bwd(res, x, &ConvGrad { s, weight })?;
             let (nx, nw) = (

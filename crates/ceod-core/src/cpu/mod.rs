@@ -15,7 +15,9 @@
 /// chosen at run time when the CPU has both. The loops are the same source, so the results are
 /// the same bit for bit: Rust never contracts `a * b + c` into a fused multiply-add, and LLVM
 /// vectorises no floating-point reduction that the code does not spell out. (The `gemm` crate
-/// dispatches its own micro-kernels the same way.)
+/// dispatches its own micro-kernels the same way.) Keep it so: `f32::min`/`max` (whose result for
+/// `±0` ties may differ between the two builds) or `mul_add` (a slow libm call in the baseline
+/// build) would break or slow one of them.
 macro_rules! wide {
     (
         $(#[$m:meta])*
@@ -74,16 +76,40 @@ mod tests {
 
     use super::{BASELINE_ONLY, ConvOptions, conv2d};
 
-    /// Output, input gradient, kernel gradient and bias gradient of one fused block.
-    fn run(x: &Var, w: &Var, b: &Var, o: ConvOptions, r: &Tensor) -> Vec<Vec<f32>> {
-        let y = conv2d(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), o).unwrap();
-        let g = (&y * r).unwrap().sum_all().unwrap().backward().unwrap();
-        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let mut out = vec![flat(&y)];
-        for v in [x, w, b] {
-            out.push(flat(g.get(v.as_tensor()).unwrap()));
-        }
-        out
+    /// Output, input gradient, kernel gradient and bias gradient of one fused block, on a pool of
+    /// two threads (so that batch 1 is split by channels and batch 3 by images on any machine),
+    /// as f64 bit patterns.
+    fn run(x: &Var, w: &Var, b: &Var, o: ConvOptions, r: &Tensor) -> Vec<Vec<u64>> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let y = conv2d(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), o).unwrap();
+            let g = (&y * r).unwrap().sum_all().unwrap().backward().unwrap();
+            let bits = |t: &Tensor| -> Vec<u64> {
+                let t = t.flatten_all().unwrap();
+                match t.dtype() {
+                    DType::F32 => t
+                        .to_vec1::<f32>()
+                        .unwrap()
+                        .iter()
+                        .map(|v| u64::from(v.to_bits()))
+                        .collect(),
+                    _ => t
+                        .to_vec1::<f64>()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect(),
+                }
+            };
+            let mut out = vec![bits(&y)];
+            for v in [x, w, b] {
+                out.push(bits(g.get(v.as_tensor()).unwrap()));
+            }
+            out
+        })
     }
 
     #[test]
@@ -98,33 +124,38 @@ mod tests {
         // The direct path (1 input channel) and the gemm path; pools of 2 and 3 and none;
         // batch 1 (channel split) and 3 (image split); odd sizes.
         let cases = [
-            (1, 1, 8, 13, 11, Some(2)),
-            (3, 1, 4, 9, 9, None),
-            (1, 5, 6, 10, 7, Some(2)),
-            (3, 4, 7, 9, 12, Some(3)),
+            (1, 1, 8, 13, 11, Some(2), true, DType::F32),
+            (3, 1, 4, 9, 9, None, true, DType::F32),
+            (1, 5, 6, 10, 7, Some(2), true, DType::F32),
+            (3, 4, 7, 9, 12, Some(3), true, DType::F32),
+            (3, 4, 5, 8, 7, Some(2), false, DType::F64),
+            (2, 1, 3, 6, 9, None, false, DType::F64),
         ];
-        for (i, &(bsz, ci, co, h, wd, pool)) in cases.iter().enumerate() {
+        for (i, &(bsz, ci, co, h, wd, pool, relu, dt)) in cases.iter().enumerate() {
             let seed = i as u64;
             let rand = |dims: &[usize], s: u64| {
                 let n: usize = dims.iter().product();
                 let v: Vec<f32> = (0..n)
                     .map(|j| ((j as f64 * 0.618 + s as f64 * 0.37).sin() * 0.8) as f32)
                     .collect();
-                Tensor::from_vec(v, dims, &dev).unwrap()
+                Tensor::from_vec(v, dims, &dev)
+                    .unwrap()
+                    .to_dtype(dt)
+                    .unwrap()
             };
             let x = Var::from_tensor(&rand(&[bsz, ci, h, wd], seed)).unwrap();
             let w = Var::from_tensor(&rand(&[co, ci, 3, 3], seed + 10)).unwrap();
             let b = Var::from_tensor(&rand(&[co], seed + 20)).unwrap();
             let o = ConvOptions {
                 padding: 1,
-                relu: true,
+                relu,
                 pool,
             };
             let shape = conv2d(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), o)
                 .unwrap()
                 .dims()
                 .to_vec();
-            let r = rand(&shape, seed + 30).to_dtype(DType::F32).unwrap();
+            let r = rand(&shape, seed + 30);
             let wide = run(&x, &w, &b, o, &r);
             BASELINE_ONLY.store(true, Ordering::Relaxed);
             let base = run(&x, &w, &b, o, &r);
@@ -133,9 +164,8 @@ mod tests {
                 .iter()
                 .zip(wide.iter().zip(&base))
             {
-                let same = a.iter().zip(c).all(|(p, q)| p.to_bits() == q.to_bits());
                 assert!(
-                    same,
+                    a == c,
                     "case {i}: {what} differs between the AVX2 and baseline builds"
                 );
             }
