@@ -1110,6 +1110,8 @@ fn conv_grad<T: WithDType>(
         let mut col = vec![zero; if direct && w.is_none() { 0 } else { k * n }];
         let mut buf = Vec::new();
         let args = arg_slice(s, ol, first, gs.len() / ol);
+        // The bias gradient sums many terms that largely cancel (e.g. BCE over both labels at
+        // init): accumulate it in f64.
         let mut db64 = vec![0f64; co];
         for (i, (gi, oi)) in gs.chunks_exact(ol).zip(os.chunks_exact(ol)).enumerate() {
             let gm = output_grad(gi, oi, &args[i * al..(i + 1) * al], s, &mut buf);
