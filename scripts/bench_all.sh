@@ -13,6 +13,9 @@
 # A summary table (medians over the runs, ratio ceod / torch) closes the output; the raw logs
 # stay in $CEOD_BENCH_OUT (default /tmp/ceod-bench-HHMM).
 #
+# The measured FMA ceiling (`fma_peak`, twice) comes first; the summary gives each row as a
+# share of it (GFLOP per row as in docs/PERFORMANCE.md).
+#
 # About 6 minutes on the 2-core VM once built. Options (environment):
 #   CEOD_BENCH_CANDLE=1  also time the candle-kernel "before" rows of cpu_model (+ about 2 min)
 #   CEOD_BENCH_TUNED=0   skip the tuned-allocator pair
@@ -33,6 +36,7 @@ filter='/ceod$'
 
 log "build (not timed)"
 cargo bench -p ceod-core --bench cpu_model --no-run 2>&1 | tail -1
+cargo build --release -q -p ceod-core --example fma_peak
 if [ "${CEOD_BENCH_INFER:-1}" = 1 ]; then
   cargo build --release -p ceod-infer --bins --examples 2>&1 | tail -1
   cargo bench -p ceod-infer --bench infer --no-run 2>&1 | tail -1
@@ -50,6 +54,10 @@ torch() {
   CEOD_BENCH_REF="$REF" "$PY" crates/ceod-core/benches/cpu_torch.py --threads 2 --reps 20 \
     | tee "$OUT/$1.torch"
 }
+# The measured FMA ceiling, twice (two threads sometimes share one core for a whole run; the
+# summary takes the larger figure).
+log "FMA ceiling (fma_peak)"
+for _ in 1 2; do target/release/examples/fma_peak 2 | tee -a "$OUT/peak.log"; done
 rust run1; torch run1; rust run2; torch run2
 if [ "${CEOD_BENCH_TUNED:-1}" = 1 ]; then
   export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824
@@ -87,16 +95,29 @@ for f in sorted(glob.glob(os.path.join(out, "*.torch"))):
         if m:
             add((m.group(1), int(m.group(2))), ("torch", kind), float(m.group(3)))
 med = lambda v: statistics.median(v) if v else float("nan")
+# GFLOP per call of each row (docs/PERFORMANCE.md: 99.1 MFLOP per 128x128 image forward; a
+# training step is the forward, the kernel gradients and the input gradients of conv2-4).
+FWD, STEP = 0.0991, 0.2925
+gflop = {"forward": FWD, "train_bce": STEP, "train_ceod_soft": STEP}
+peak = 0.0
+for line in open(os.path.join(out, "peak.log")) if os.path.exists(os.path.join(out, "peak.log")) else []:
+    m = re.match(r"(\d+) thread\(s\): ([\d.]+) GFLOP/s", line)
+    if m and int(m.group(1)) > 1:
+        peak = max(peak, float(m.group(2)))
+if peak:
+    print(f"\nMeasured FMA ceiling (fma_peak, best of two): {peak:.1f} GFLOP/s on 2 threads")
 for kind in ("plain", "tuned"):
     if not any((("ceod", kind) in c) for c in rows.values()):
         continue
-    print(f"\n| ceodnet-s 1x128x128, {kind} malloc | candle kernels | ceod | PyTorch | ceod / PyTorch |")
-    print("|---|---|---|---|---|")
+    print(f"\n| ceodnet-s 1x128x128, {kind} malloc | candle kernels | ceod | PyTorch | ceod / PyTorch | ceod, % of ceiling | PyTorch, % of ceiling |")
+    print("|---|---|---|---|---|---|---|")
     for key in sorted(rows, key=lambda k: (k[1], ["forward", "train_bce", "train_ceod_soft"].index(k[0]))):
         c = rows[key]
         cand, ours, tor = (med(c.get((s, kind), [])) for s in ("candle", "ceod", "torch"))
         runs = "/".join(f"{v:.2f}" for v in c.get(("ceod", kind), []))
         truns = "/".join(f"{v:.2f}" for v in c.get(("torch", kind), []))
         ms = lambda v: "—" if v != v else f"{v:.2f} ms"
-        print(f"| {key[0]} B={key[1]} | {ms(cand)} | {ms(ours)} ({runs}) | {ms(tor)} ({truns}) | {ours / tor:.2f} |")
+        work = gflop[key[0]] * key[1]
+        pct = lambda t: "—" if not peak or t != t else f"{100 * work / (t / 1e3) / peak:.0f} %"
+        print(f"| {key[0]} B={key[1]} | {ms(cand)} | {ms(ours)} ({runs}) | {ms(tor)} ({truns}) | {ours / tor:.2f} | {pct(ours)} | {pct(tor)} |")
 PYEOF
