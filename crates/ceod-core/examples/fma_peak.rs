@@ -8,7 +8,8 @@
 //!
 //! Prints GFLOP/s (2 FLOP per lane per FMA). `THREADS` defaults to the logical CPUs (hyperthreads
 //! count; candle's default is the physical cores). A clock from `/proc/cpuinfo` can understate
-//! the ceiling: on the 2-core VM it reports 2.6 GHz while the cores sustain about 3.7 GHz of FMAs.
+//! the ceiling: on the 2-core VM it reports 2.6 GHz while the cores sustain 3.7–4.0 GHz of FMAs
+//! (the turbo clock varies from run to run; `scripts/bench_all.sh` measures it in the same run).
 //! Two threads sometimes share one core for the whole run (half the figure): run it twice.
 #![allow(missing_docs)]
 
