@@ -58,7 +58,8 @@ fn taps(n_in: usize, n_out: usize) -> Vec<Tap> {
         .collect()
 }
 
-fn contiguous<'a, T: WithDType>(
+/// The contiguous values of an operand of a CPU op; `what` names the op in the error.
+pub(crate) fn contiguous<'a, T: WithDType>(
     s: &'a CpuStorage,
     l: &Layout,
     what: &str,

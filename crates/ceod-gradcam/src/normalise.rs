@@ -117,11 +117,9 @@ struct Normalise {
     eps: f64,
 }
 
+/// The contiguous values of an operand (the crate's CPU helper, with this op's name).
 fn contiguous<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&s.as_slice::<T>()?[a..b]),
-        None => candle_core::bail!("normalise: operands must be contiguous"),
-    }
+    crate::cpu::contiguous(s, l, "normalise")
 }
 
 /// Elements per image (everything after the leading index).
