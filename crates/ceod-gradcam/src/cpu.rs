@@ -435,6 +435,7 @@ mod tests {
 
     use super::*;
     use crate::bilinear_matrix_dtype;
+    use crate::test_util::{rel, values};
 
     fn random(seed: u64, dims: &[usize], dt: DType) -> Tensor {
         let n: usize = dims.iter().product();
@@ -451,25 +452,6 @@ mod tests {
             .unwrap()
             .to_dtype(dt)
             .unwrap()
-    }
-
-    fn values(t: &Tensor) -> Vec<f64> {
-        t.to_dtype(DType::F64)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap()
-    }
-
-    /// Largest difference relative to the largest magnitude of `want`.
-    fn rel(got: &[f64], want: &[f64]) -> f64 {
-        assert_eq!(got.len(), want.len());
-        let scale = want.iter().fold(1e-30f64, |m, v| m.max(v.abs()));
-        got.iter()
-            .zip(want)
-            .fold(0f64, |m, (a, b)| m.max((a - b).abs()))
-            / scale
     }
 
     /// `U_h · X · U_wᵀ` with candle's matmul: the reference.

@@ -36,6 +36,8 @@ mod model;
 mod normalise;
 mod options;
 mod target;
+#[cfg(test)]
+mod test_util;
 mod train;
 mod upsample;
 

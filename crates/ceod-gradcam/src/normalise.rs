@@ -248,20 +248,7 @@ mod tests {
     use candle_core::{Device, Var};
 
     use super::*;
-
-    fn vec(t: &Tensor) -> Vec<f64> {
-        t.to_dtype(DType::F64)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap()
-    }
-
-    fn rel(a: &[f64], b: &[f64]) -> f64 {
-        let scale = b.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
-        a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs())) / scale
-    }
+    use crate::test_util::{rel, values};
 
     /// Seeded values in `[-0.5, 1)`, some maps with tied maxima, one all-negative map.
     fn maps(seed: u64, dims: &[usize], dt: DType) -> Tensor {
@@ -303,7 +290,7 @@ mod tests {
         let v = Var::from_tensor(x).unwrap();
         let y = f(v.as_tensor(), o).unwrap();
         let g = (&y * r).unwrap().sum_all().unwrap().backward().unwrap();
-        (vec(&y), vec(g.get(v.as_tensor()).unwrap()))
+        (values(&y), values(g.get(v.as_tensor()).unwrap()))
     }
 
     #[test]
@@ -338,10 +325,10 @@ mod tests {
         let r = maps(5, &dims, DType::F64);
         let o = NormaliseOptions::default();
         let (_, g) = value_and_grad(normalise, &x, &r, &o);
-        let rv = vec(&r);
+        let rv = values(&r);
         let f = |v: &[f64]| {
             let t = Tensor::from_vec(v.to_vec(), &dims[..], &Device::Cpu).unwrap();
-            let y = vec(&normalise(&t, &o).unwrap());
+            let y = values(&normalise(&t, &o).unwrap());
             y.iter().zip(&rv).map(|(a, b)| a * b).sum::<f64>()
         };
         let h = 1e-6;
